@@ -1,0 +1,550 @@
+/*
+ * gorillaws._speedups: optional C versions of the two byte loops that run on
+ * every payload byte, masking (RFC 6455 section 5.3) and UTF-8 validation
+ * (RFC 6455 section 8.1).  The package never needs this module: mask.py and
+ * utf8.py fall back to pure Python when it is missing or disabled with
+ * GORILLAWS_NO_SPEEDUPS=1.
+ *
+ * Plain CPython C API (3.9+), no third-party dependencies.  Inputs are read
+ * through the buffer protocol, so bytes, bytearray, memoryview, array and
+ * mmap all work.  The GIL is released around loops over large inputs.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define GWS_HAVE_SSE2 1
+#endif
+
+/* Inputs at least this long are processed with the GIL released. */
+#define GWS_NOGIL_THRESHOLD (64 * 1024)
+
+/* ------------------------------------------------------------------------
+ * Argument parsing for METH_FASTCALL | METH_KEYWORDS functions.
+ *
+ * Fills out[0..nmax-1] (borrowed references, NULL when not given) from the
+ * positional arguments and keywords, given the parameter names.  Returns 0 on
+ * success, -1 with an exception set.
+ */
+static int
+parse_args(const char *fname, const char *const *names, Py_ssize_t nreq, Py_ssize_t nmax,
+           PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
+{
+    Py_ssize_t i, j, nkw;
+
+    if (nargs > nmax) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %zd arguments (%zd given)",
+                     fname, nmax, nargs);
+        return -1;
+    }
+    for (i = 0; i < nmax; i++) {
+        out[i] = i < nargs ? args[i] : NULL;
+    }
+    nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        for (j = 0; j < nmax; j++) {
+            if (PyUnicode_CompareWithASCIIString(key, names[j]) == 0) {
+                break;
+            }
+        }
+        if (j == nmax) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'",
+                         fname, key);
+            return -1;
+        }
+        if (out[j] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'",
+                         fname, names[j]);
+            return -1;
+        }
+        out[j] = args[nargs + i];
+    }
+    for (i = 0; i < nreq; i++) {
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname, names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Masking.
+ */
+
+/* XOR n bytes of src with the key, starting at key position phase (0..3),
+ * into dst.  src and dst may be the same buffer. */
+static void
+mask_bytes(const unsigned char *src, unsigned char *dst, Py_ssize_t n,
+           const unsigned char *key, unsigned phase)
+{
+    unsigned char k16[16];
+    uint64_t k64;
+    Py_ssize_t i = 0;
+    int j;
+
+    /* k16[j] is the key byte for every position i with i % 4 == j % 4, once
+     * the phase is folded in; every block below starts at a multiple of 4. */
+    for (j = 0; j < 16; j++) {
+        k16[j] = key[(phase + (unsigned)j) & 3u];
+    }
+#ifdef GWS_HAVE_SSE2
+    {
+        __m128i k = _mm_loadu_si128((const __m128i *)k16);
+        for (; i + 64 <= n; i += 64) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(src + i + 16));
+            __m128i c = _mm_loadu_si128((const __m128i *)(src + i + 32));
+            __m128i d = _mm_loadu_si128((const __m128i *)(src + i + 48));
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(a, k));
+            _mm_storeu_si128((__m128i *)(dst + i + 16), _mm_xor_si128(b, k));
+            _mm_storeu_si128((__m128i *)(dst + i + 32), _mm_xor_si128(c, k));
+            _mm_storeu_si128((__m128i *)(dst + i + 48), _mm_xor_si128(d, k));
+        }
+        for (; i + 16 <= n; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(a, k));
+        }
+    }
+#endif
+    memcpy(&k64, k16, 8);
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, 8);
+        w ^= k64;
+        memcpy(dst + i, &w, 8);
+    }
+    for (; i < n; i++) {
+        dst[i] = src[i] ^ k16[i & 3];
+    }
+}
+
+/* Reads the key position from an int (any size, negative allowed: only its
+ * value modulo 4 matters, as in the pure-Python version). */
+static int
+get_phase(PyObject *obj, unsigned *phase)
+{
+    PyObject *index, *low;
+    Py_ssize_t v;
+
+    if (obj == NULL) {
+        *phase = 0;
+        return 0;
+    }
+    index = PyNumber_Index(obj);
+    if (index == NULL) {
+        return -1;
+    }
+    v = PyLong_AsSsize_t(index);
+    if (v == -1 && PyErr_Occurred()) {
+        /* Too big for Py_ssize_t: reduce it in Python ints first. */
+        PyObject *three;
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            Py_DECREF(index);
+            return -1;
+        }
+        PyErr_Clear();
+        three = PyLong_FromLong(3);
+        if (three == NULL) {
+            Py_DECREF(index);
+            return -1;
+        }
+        low = PyNumber_And(index, three);
+        Py_DECREF(three);
+        if (low == NULL) {
+            Py_DECREF(index);
+            return -1;
+        }
+        v = PyLong_AsSsize_t(low);
+        Py_DECREF(low);
+    }
+    Py_DECREF(index);
+    *phase = (unsigned)((size_t)v & 3u);
+    return 0;
+}
+
+/* Gets the 4-byte key; the caller releases *view when *view->obj is set. */
+static int
+get_key(PyObject *obj, Py_buffer *view, const unsigned char **key)
+{
+    view->obj = NULL;
+    if (PyBytes_CheckExact(obj)) {
+        if (PyBytes_GET_SIZE(obj) != 4) {
+            goto bad_length;
+        }
+        *key = (const unsigned char *)PyBytes_AS_STRING(obj);
+        return 0;
+    }
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (view->len != 4) {
+        PyBuffer_Release(view);
+        view->obj = NULL;
+        goto bad_length;
+    }
+    *key = (const unsigned char *)view->buf;
+    return 0;
+
+bad_length:
+    PyErr_SetString(PyExc_ValueError, "mask must be exactly 4 bytes");
+    return -1;
+}
+
+static const char *const mask_arg_names[] = {"data", "mask", "offset"};
+
+PyDoc_STRVAR(apply_mask_doc,
+"apply_mask(data, mask, offset=0) -> bytes\n"
+"\n"
+"Return data XORed with the 4-byte mask, the first byte using key byte\n"
+"offset % 4.  Masking twice with the same key and offset gives the data back.\n"
+"data is any C-contiguous buffer.  Raises ValueError when mask is not 4 bytes\n"
+"long, TypeError when data or mask is not a buffer.");
+
+static PyObject *
+apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *argv[3];
+    Py_buffer data, keyview;
+    const unsigned char *key;
+    unsigned phase;
+    PyObject *result;
+
+    (void)module;
+    if (parse_args("apply_mask", mask_arg_names, 2, 3, args, nargs, kwnames, argv) < 0) {
+        return NULL;
+    }
+    if (get_phase(argv[2], &phase) < 0) {
+        return NULL;
+    }
+    if (get_key(argv[1], &keyview, &key) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(argv[0], &data, PyBUF_SIMPLE) < 0) {
+        if (keyview.obj != NULL) {
+            PyBuffer_Release(&keyview);
+        }
+        return NULL;
+    }
+    result = PyBytes_FromStringAndSize(NULL, data.len);
+    if (result != NULL) {
+        const unsigned char *src = (const unsigned char *)data.buf;
+        unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(result);
+        Py_ssize_t n = data.len;
+        if (n >= GWS_NOGIL_THRESHOLD) {
+            Py_BEGIN_ALLOW_THREADS
+            mask_bytes(src, dst, n, key, phase);
+            Py_END_ALLOW_THREADS
+        }
+        else {
+            mask_bytes(src, dst, n, key, phase);
+        }
+    }
+    PyBuffer_Release(&data);
+    if (keyview.obj != NULL) {
+        PyBuffer_Release(&keyview);
+    }
+    return result;
+}
+
+PyDoc_STRVAR(apply_mask_into_doc,
+"apply_mask_into(buf, mask, offset=0) -> None\n"
+"\n"
+"XOR the writable buffer buf (bytearray, writable memoryview, ...) with the\n"
+"4-byte mask in place, the first byte using key byte offset % 4.  Raises\n"
+"ValueError when mask is not 4 bytes long, TypeError when buf is not a\n"
+"writable buffer, BufferError when it is not C-contiguous.");
+
+static PyObject *
+apply_mask_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"buf", "mask", "offset"};
+    PyObject *argv[3];
+    Py_buffer data, keyview;
+    const unsigned char *key;
+    unsigned char keycopy[4];
+    unsigned phase;
+
+    (void)module;
+    if (parse_args("apply_mask_into", names, 2, 3, args, nargs, kwnames, argv) < 0) {
+        return NULL;
+    }
+    if (get_phase(argv[2], &phase) < 0) {
+        return NULL;
+    }
+    if (get_key(argv[1], &keyview, &key) < 0) {
+        return NULL;
+    }
+    /* The key may live inside buf itself (e.g. a memoryview of the frame
+     * header): copy it before buf is modified. */
+    memcpy(keycopy, key, 4);
+    if (keyview.obj != NULL) {
+        PyBuffer_Release(&keyview);
+    }
+    /* Ask for any contiguous buffer and check it is writable ourselves, so
+     * that a read-only one raises TypeError, as the pure version does. */
+    if (PyObject_GetBuffer(argv[0], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (data.readonly) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(PyExc_TypeError, "apply_mask_into needs a writable buffer");
+        return NULL;
+    }
+    {
+        unsigned char *p = (unsigned char *)data.buf;
+        Py_ssize_t n = data.len;
+        if (n >= GWS_NOGIL_THRESHOLD) {
+            Py_BEGIN_ALLOW_THREADS
+            mask_bytes(p, p, n, keycopy, phase);
+            Py_END_ALLOW_THREADS
+        }
+        else {
+            mask_bytes(p, p, n, keycopy, phase);
+        }
+    }
+    PyBuffer_Release(&data);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------
+ * UTF-8 validation: a deterministic finite automaton over byte classes.
+ *
+ * Every byte value falls in one of 12 classes; the automaton has 9 states.
+ * State 0 (ACCEPT) is "between characters", state 1 (REJECT) is a trap that
+ * is entered at the first byte that cannot belong to valid UTF-8 whatever
+ * follows.  The second-byte ranges of E0, ED, F0 and F4 are narrowed so that
+ * overlong forms, UTF-16 surrogates (U+D800..U+DFFF) and code points above
+ * U+10FFFF are refused at their second byte; C0, C1 and F5..FF are refused
+ * at once.  (Table 3-7 of the Unicode Standard, chapter 3, lists the valid
+ * byte sequences this encodes.)
+ */
+
+enum {
+    C_ASCII = 0, /* 00..7F */
+    C_CONT1,     /* 80..8F */
+    C_CONT2,     /* 90..9F */
+    C_CONT3,     /* A0..BF */
+    C_LEAD2,     /* C2..DF */
+    C_E0,        /* E0 */
+    C_LEAD3,     /* E1..EC, EE, EF */
+    C_ED,        /* ED */
+    C_F0,        /* F0 */
+    C_LEAD4,     /* F1..F3 */
+    C_F4,        /* F4 */
+    C_BAD,       /* C0, C1, F5..FF */
+    N_CLASSES
+};
+
+enum {
+    S_ACCEPT = 0, /* between characters */
+    S_REJECT,     /* invalid; stays here */
+    S_NEED1,      /* one continuation byte 80..BF to go */
+    S_NEED2,      /* two continuation bytes to go */
+    S_E0,         /* after E0: A0..BF, then one more */
+    S_ED,         /* after ED: 80..9F, then one more */
+    S_F0,         /* after F0: 90..BF, then two more */
+    S_NEED3,      /* after F1..F3: three continuation bytes to go */
+    S_F4,         /* after F4: 80..8F, then two more */
+    N_STATES
+};
+
+static unsigned char utf8_class[256];
+
+#define R S_REJECT
+static const unsigned char utf8_next[N_STATES][N_CLASSES] = {
+    /*            ASCII     80-8F    90-9F    A0-BF    C2-DF    E0    E1-EF    ED    F0    F1-F3    F4    bad */
+    [S_ACCEPT] = {S_ACCEPT, R,       R,       R,       S_NEED1, S_E0, S_NEED2, S_ED, S_F0, S_NEED3, S_F4, R},
+    [S_REJECT] = {R,        R,       R,       R,       R,       R,    R,       R,    R,    R,       R,    R},
+    [S_NEED1]  = {R,        S_ACCEPT, S_ACCEPT, S_ACCEPT, R,    R,    R,       R,    R,    R,       R,    R},
+    [S_NEED2]  = {R,        S_NEED1, S_NEED1, S_NEED1, R,       R,    R,       R,    R,    R,       R,    R},
+    [S_E0]     = {R,        R,       R,       S_NEED1, R,       R,    R,       R,    R,    R,       R,    R},
+    [S_ED]     = {R,        S_NEED1, S_NEED1, R,       R,       R,    R,       R,    R,    R,       R,    R},
+    [S_F0]     = {R,        R,       S_NEED2, S_NEED2, R,       R,    R,       R,    R,    R,       R,    R},
+    [S_NEED3]  = {R,        S_NEED2, S_NEED2, S_NEED2, R,       R,    R,       R,    R,    R,       R,    R},
+    [S_F4]     = {R,        S_NEED2, R,       R,       R,       R,    R,       R,    R,    R,       R,    R},
+};
+#undef R
+
+static void
+init_utf8_class(void)
+{
+    int b;
+    for (b = 0; b < 256; b++) {
+        unsigned char c;
+        if (b < 0x80) c = C_ASCII;
+        else if (b < 0x90) c = C_CONT1;
+        else if (b < 0xA0) c = C_CONT2;
+        else if (b < 0xC0) c = C_CONT3;
+        else if (b < 0xC2) c = C_BAD;
+        else if (b < 0xE0) c = C_LEAD2;
+        else if (b == 0xE0) c = C_E0;
+        else if (b == 0xED) c = C_ED;
+        else if (b < 0xF0) c = C_LEAD3;
+        else if (b == 0xF0) c = C_F0;
+        else if (b < 0xF4) c = C_LEAD4;
+        else if (b == 0xF4) c = C_F4;
+        else c = C_BAD;
+        utf8_class[b] = c;
+    }
+}
+
+#define HIGH_BITS UINT64_C(0x8080808080808080)
+
+/* Runs the automaton over n bytes from state; returns the final state, or
+ * S_REJECT as soon as a byte is refused. */
+static unsigned
+utf8_run(const unsigned char *p, Py_ssize_t n, unsigned state)
+{
+    Py_ssize_t i = 0;
+
+    while (i < n) {
+        if (state == S_ACCEPT) {
+            /* Skip ASCII eight bytes at a time. */
+            while (i + 32 <= n) {
+                uint64_t a, b, c, d;
+                memcpy(&a, p + i, 8);
+                memcpy(&b, p + i + 8, 8);
+                memcpy(&c, p + i + 16, 8);
+                memcpy(&d, p + i + 24, 8);
+                if ((a | b | c | d) & HIGH_BITS) {
+                    break;
+                }
+                i += 32;
+            }
+            while (i + 8 <= n) {
+                uint64_t a;
+                memcpy(&a, p + i, 8);
+                if (a & HIGH_BITS) {
+                    break;
+                }
+                i += 8;
+            }
+            if (i >= n) {
+                break;
+            }
+        }
+        state = utf8_next[state][utf8_class[p[i]]];
+        if (state == S_REJECT) {
+            break;
+        }
+        i++;
+    }
+    return state;
+}
+
+PyDoc_STRVAR(utf8_validate_doc,
+"utf8_validate(data, state) -> int\n"
+"\n"
+"Feed the bytes of data to the UTF-8 automaton starting in state and return\n"
+"the new state: UTF8_ACCEPT (0) when data ends between characters,\n"
+"UTF8_REJECT (1) as soon as a byte can never be part of valid UTF-8\n"
+"(overlong forms, surrogates and code points above U+10FFFF included), any\n"
+"other value when a character is still incomplete.  Start a message with\n"
+"UTF8_ACCEPT; it is valid when the state after its last byte is UTF8_ACCEPT.\n"
+"Raises ValueError for a state that is not one this function returns.");
+
+static PyObject *
+utf8_validate(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"data", "state"};
+    PyObject *argv[2];
+    Py_buffer data;
+    long state;
+    unsigned result;
+
+    (void)module;
+    if (parse_args("utf8_validate", names, 2, 2, args, nargs, kwnames, argv) < 0) {
+        return NULL;
+    }
+    state = PyLong_AsLong(argv[1]);
+    if (state == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (state < 0 || state >= N_STATES) {
+        PyErr_Format(PyExc_ValueError, "invalid UTF-8 validator state %ld", state);
+        return NULL;
+    }
+    if (state == S_REJECT) {
+        return PyLong_FromLong(S_REJECT);
+    }
+    if (PyObject_GetBuffer(argv[0], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (data.len >= GWS_NOGIL_THRESHOLD) {
+        Py_BEGIN_ALLOW_THREADS
+        result = utf8_run((const unsigned char *)data.buf, data.len, (unsigned)state);
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        result = utf8_run((const unsigned char *)data.buf, data.len, (unsigned)state);
+    }
+    PyBuffer_Release(&data);
+    return PyLong_FromLong((long)result);
+}
+
+/* ------------------------------------------------------------------------
+ * Module.
+ */
+
+static PyMethodDef speedups_methods[] = {
+    {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL | METH_KEYWORDS,
+     apply_mask_doc},
+    {"apply_mask_into", (PyCFunction)(void (*)(void))apply_mask_into,
+     METH_FASTCALL | METH_KEYWORDS, apply_mask_into_doc},
+    {"utf8_validate", (PyCFunction)(void (*)(void))utf8_validate, METH_FASTCALL | METH_KEYWORDS,
+     utf8_validate_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+speedups_exec(PyObject *module)
+{
+    if (PyModule_AddIntConstant(module, "UTF8_ACCEPT", S_ACCEPT) < 0) {
+        return -1;
+    }
+    if (PyModule_AddIntConstant(module, "UTF8_REJECT", S_REJECT) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot speedups_slots[] = {
+    {Py_mod_exec, (void *)speedups_exec},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+PyDoc_STRVAR(speedups_doc,
+"C speedups for gorillaws: payload masking and incremental UTF-8 validation.\n"
+"Optional; gorillaws.mask and gorillaws.utf8 fall back to pure Python.");
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    "gorillaws._speedups",
+    speedups_doc,
+    0,
+    speedups_methods,
+    speedups_slots,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    init_utf8_class();
+    return PyModuleDef_Init(&speedups_module);
+}

@@ -1,0 +1,1450 @@
+"""The WebSocket connection: :class:`Conn`.
+
+A ``Conn`` wraps a connected socket after the opening handshake (see
+:class:`gorillaws.Upgrader` and :class:`gorillaws.Dialer`) and speaks RFC 6455
+frames over it, with gorilla/websocket's semantics:
+
+* **Reading happens in the caller's thread.**  :meth:`Conn.read_message` and
+  :meth:`Conn.next_reader` read the socket directly into a reusable buffer;
+  there is no background reader thread and no per-message hand-off.
+* **Control frames are handled inside read calls**: the ping, pong and close
+  handlers run in the thread that reads.  An application must therefore keep
+  reading (or call :meth:`Conn.close_read`) to see pings and closes.
+* **One reader and one writer at a time.**  Concurrent readers, or concurrent
+  writers, are serialized by locks (gorilla panics instead; a second writer
+  here waits its turn).  :meth:`Conn.write_control`, :meth:`Conn.close` and
+  :meth:`Conn.close_now` are safe from any thread at any time.
+* **Deadlines are absolute points on the** :func:`time.monotonic` **clock**
+  (``None``: no deadline).  A read deadline that passes before any byte of the
+  next frame arrived raises :class:`DeadlineExceeded` with ``fatal=False`` and
+  the connection stays usable; one that passes mid-frame, and any write
+  deadline, are fatal for that direction, as in gorilla.
+* **Errors are sticky**: after a read error, every later read raises the same
+  error; the same for writes.
+
+The frame format itself (headers, masking, close payloads, UTF-8) lives in the
+pure modules :mod:`gorillaws.frames`, :mod:`gorillaws.mask` and
+:mod:`gorillaws.utf8`; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from . import frames
+from .exceptions import (
+    CloseError,
+    ConcurrencyError,
+    DeadlineExceeded,
+    ErrCloseSent,
+    ErrReadLimit,
+    ProtocolError,
+    WebSocketError,
+)
+from .frames import (
+    BINARY_MESSAGE,
+    CLOSE_ABNORMAL_CLOSURE,
+    CLOSE_MESSAGE,
+    CLOSE_NO_STATUS_RECEIVED,
+    CLOSE_NORMAL_CLOSURE,
+    CONTINUATION_FRAME,
+    PING_MESSAGE,
+    PONG_MESSAGE,
+    TEXT_MESSAGE,
+    encode_header,
+    format_close_message,
+    parse_close_payload,
+    parse_header,
+)
+from .mask import apply_mask
+from .utf8 import Utf8Validator
+
+__all__ = [
+    "Conn",
+    "BufferPool",
+    "SimpleBufferPool",
+    "DEFAULT_READ_LIMIT",
+    "DEFAULT_CLOSE_TIMEOUT",
+]
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+#: Default largest message accepted by :meth:`Conn.read_message` and friends,
+#: like the ``websockets`` package.  gorilla has no default limit; pass ``0``
+#: (or a negative number) to :meth:`Conn.set_read_limit` for gorilla's
+#: unlimited behaviour.
+DEFAULT_READ_LIMIT = 1 << 20
+
+#: Default bound (seconds) of :meth:`Conn.close`'s wait for the peer's close frame.
+DEFAULT_CLOSE_TIMEOUT = 5.0
+
+DEFAULT_BUFFER_SIZE = 4096
+
+# gorilla's writeWait for the replies the default handlers send.
+_HANDLER_WRITE_WAIT = 1.0
+
+# Payloads at least this big are read straight into the message's own buffer
+# instead of going through the connection's read buffer.
+_DIRECT_READ_MIN = 16384
+
+# Above this size a frame's header and payload are handed to the kernel as
+# two buffers (sendmsg) instead of being concatenated first.
+_GATHER_SEND_MIN = 16384
+
+# Compressed payloads are read and inflated this much at a time.
+_COMPRESSED_CHUNK = 65536
+
+_WANT_IO = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+class BufferPool(Protocol):
+    """A pool of write buffers shared by connections (gorilla's ``BufferPool``).
+
+    ``get`` returns a buffer or None (then the connection allocates one);
+    ``put`` gives a buffer back.  Implementations must be thread-safe.
+    """
+
+    def get(self) -> Optional[bytearray]: ...
+
+    def put(self, buf: bytearray) -> None: ...
+
+
+class SimpleBufferPool:
+    """A thread-safe, bounded :class:`BufferPool` (gorilla users reach for ``sync.Pool``)."""
+
+    def __init__(self, max_buffers: int = 1024) -> None:
+        self._free: List[bytearray] = []
+        self._max = max_buffers
+        self._lock = threading.Lock()
+
+    def get(self) -> Optional[bytearray]:
+        """Take a buffer from the pool, or None when it is empty."""
+        with self._lock:
+            return self._free.pop() if self._free else None
+
+    def put(self, buf: bytearray) -> None:
+        """Return a buffer to the pool (dropped if the pool is full)."""
+        with self._lock:
+            if len(self._free) < self._max:
+                self._free.append(buf)
+
+
+PingHandler = Callable[[bytes], None]
+PongHandler = Callable[[bytes], None]
+CloseHandler = Callable[[int, str], None]
+
+
+def _remaining(deadline: Optional[float]) -> Optional[float]:
+    if deadline is None:
+        return None
+    return deadline - time.monotonic()
+
+
+class _SocketIO:
+    """Deadline-aware reads and writes on one socket, usable from two threads.
+
+    A Python socket's timeout is shared by every thread using it, so it cannot
+    express a read deadline and a different write deadline at once.  Instead:
+    plain sockets stay blocking and a deadline is honoured with ``poll`` plus
+    ``MSG_DONTWAIT`` per call; TLS sockets (which take no flags) are switched
+    to non-blocking and wait in ``poll`` when OpenSSL wants more I/O.
+    """
+
+    __slots__ = ("sock", "fd", "nonblocking", "_rpoll", "_wpoll")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.nonblocking = isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT")
+        sock.settimeout(None)
+        if self.nonblocking:
+            sock.setblocking(False)
+        self._rpoll: Optional[Any] = None
+        self._wpoll: Optional[Any] = None
+
+    def _wait(self, writing: bool, deadline: Optional[float]) -> bool:
+        """Wait until the socket is ready; False when the deadline passed first."""
+        if writing:
+            if self._wpoll is None:
+                self._wpoll = select.poll()
+                self._wpoll.register(self.fd, select.POLLOUT)
+            p = self._wpoll
+        else:
+            if self._rpoll is None:
+                self._rpoll = select.poll()
+                self._rpoll.register(self.fd, select.POLLIN)
+            p = self._rpoll
+        if deadline is None:
+            p.poll()
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        return bool(p.poll(left * 1000.0 + 0.5))
+
+    def recv_into(self, view: memoryview, deadline: Optional[float]) -> int:
+        """Receive into ``view``; 0 means EOF.  Raises socket.timeout at the deadline."""
+        sock = self.sock
+        if deadline is None and not self.nonblocking:
+            return sock.recv_into(view)
+        while True:
+            if deadline is not None and deadline <= time.monotonic():
+                raise socket.timeout("read deadline")
+            try:
+                if self.nonblocking:
+                    return sock.recv_into(view)
+                return sock.recv_into(view, 0, socket.MSG_DONTWAIT)
+            except ssl.SSLWantWriteError:
+                if not self._wait(True, deadline):
+                    raise socket.timeout("read deadline") from None
+            except _WANT_IO:
+                if not self._wait(False, deadline):
+                    raise socket.timeout("read deadline") from None
+
+    def sendall(self, data: Buffer, deadline: Optional[float]) -> None:
+        """Send every byte of ``data``.  Raises socket.timeout at the deadline."""
+        sock = self.sock
+        if deadline is None and not self.nonblocking:
+            sock.sendall(data)
+            return
+        view = memoryview(data).cast("B")
+        flags = 0 if self.nonblocking else socket.MSG_DONTWAIT
+        while view:
+            try:
+                n = sock.send(view, flags) if flags else sock.send(view)
+                view = view[n:]
+            except ssl.SSLWantReadError:
+                if not self._wait(False, deadline):
+                    raise socket.timeout("write deadline") from None
+            except _WANT_IO:
+                if not self._wait(True, deadline):
+                    raise socket.timeout("write deadline") from None
+
+    def send_parts(self, head: bytes, payload: Buffer, deadline: Optional[float]) -> None:
+        """Send ``head`` then ``payload``, in one system call where the socket allows."""
+        if self.nonblocking or deadline is not None:
+            self.sendall(head + bytes(payload), deadline)
+            return
+        sock = self.sock
+        sent = sock.sendmsg([head, payload])
+        total = len(head) + len(payload)
+        if sent < total:
+            if sent < len(head):
+                sock.sendall(head[sent:])
+                sock.sendall(payload)
+            else:
+                sock.sendall(memoryview(payload)[sent - len(head) :])
+
+
+class Conn:
+    """A WebSocket connection (gorilla's ``Conn``).
+
+    Create one with :class:`gorillaws.Upgrader` (server) or
+    :class:`gorillaws.Dialer` (client); the constructor is for those and for
+    tests that run over an already connected socket (e.g. ``socket.socketpair()``).
+
+    :param sock: the connected socket, after the handshake.
+    :param is_server: True on the server side (clients mask their frames and
+        servers must not; each side rejects the other's mistakes with 1002).
+    :param subprotocol: the negotiated subprotocol ("" for none).
+    :param read_buffer_size: size of the reusable receive buffer.
+    :param write_buffer_size: largest frame :meth:`next_writer` sends before
+        splitting a message into fragments.
+    :param write_buffer_pool: optional :class:`BufferPool` for writer buffers.
+    :param initial_data: bytes that arrived after the handshake's HTTP head.
+    :param compression: the negotiated permessage-deflate codec
+        (:class:`gorillaws.deflate.PerMessageDeflate`) or None.
+    :param close_timeout: how long :meth:`close` waits for the peer's close frame.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        is_server: bool,
+        subprotocol: str = "",
+        read_buffer_size: int = DEFAULT_BUFFER_SIZE,
+        write_buffer_size: int = DEFAULT_BUFFER_SIZE,
+        write_buffer_pool: Optional[BufferPool] = None,
+        initial_data: bytes = b"",
+        compression: Any = None,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    ) -> None:
+        self._sock = sock
+        self._io = _SocketIO(sock)
+        self.is_server = is_server
+        self._subprotocol = subprotocol
+        self.close_timeout = close_timeout
+        self._compression = compression
+        self._write_compress = compression is not None
+        try:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+        # --- reading state (guarded by _read_lock) ---
+        size = max(int(read_buffer_size or DEFAULT_BUFFER_SIZE), 256, len(initial_data))
+        self._rbuf = bytearray(size)
+        self._rview = memoryview(self._rbuf)
+        self._rbuf[: len(initial_data)] = initial_data
+        self._rpos = 0
+        self._rend = len(initial_data)
+        self._read_lock = threading.Lock()
+        self._read_deadline: Optional[float] = None
+        self._read_limit = DEFAULT_READ_LIMIT
+        self._read_err: Optional[BaseException] = None
+        self._frame_remaining = 0
+        self._frame_mask: Optional[bytes] = None
+        self._frame_mask_pos = 0
+        self._frame_fin = True
+        self._msg_type = 0  # 0: between messages
+        self._msg_compressed = False
+        self._msg_size = 0
+        self._msg_utf8: Optional[Utf8Validator] = None
+        self._msg_partial: Optional[bytearray] = None  # read_message's resumable buffer
+        self._pending_out = b""  # decompressed bytes not yet handed out
+        self._reader: Optional[_MessageReader] = None
+        self._ping_handler: PingHandler = self._default_ping_handler
+        self._pong_handler: PongHandler = self._default_pong_handler
+        self._close_handler: CloseHandler = self._default_close_handler
+        self._read_done = threading.Event()  # no more frames will be read
+        self._close_status: Tuple[int, str] = (0, "")
+        self._awaited_pongs: Dict[bytes, threading.Event] = {}
+
+        # --- writing state ---
+        self._msg_lock = threading.Lock()  # one message writer at a time
+        self._send_lock = threading.Lock()  # one frame on the wire at a time
+        self._writer: Optional[_MessageWriter] = None
+        self._writer_owner = 0
+        self._write_deadline: Optional[float] = None
+        self._write_err: Optional[BaseException] = None
+        self._close_sent = False
+        self.write_buffer_size = max(int(write_buffer_size or DEFAULT_BUFFER_SIZE), 128)
+        self._pool = write_buffer_pool
+        self._mask_pool = b""
+        self._mask_pos = 0
+
+        self._closed = False
+        self._state_lock = threading.Lock()
+        self._abort_reason = ""
+        self._keepalive: Optional[_Keepalive] = None
+
+    # ------------------------------------------------------------------
+    # Properties and simple accessors
+    # ------------------------------------------------------------------
+
+    def subprotocol(self) -> str:
+        """The negotiated subprotocol, or "" when none was agreed."""
+        return self._subprotocol
+
+    def underlying_conn(self) -> socket.socket:
+        """The socket under the connection (gorilla's ``UnderlyingConn``/``NetConn``).
+
+        Reading or writing it directly corrupts the WebSocket stream.
+        """
+        return self._sock
+
+    def local_addr(self) -> Any:
+        """The local address of the socket (``socket.getsockname()``)."""
+        return self._sock.getsockname()
+
+    def remote_addr(self) -> Any:
+        """The peer's address (``socket.getpeername()``)."""
+        return self._sock.getpeername()
+
+    @property
+    def compression(self) -> Any:
+        """The negotiated permessage-deflate codec, or None."""
+        return self._compression
+
+    @property
+    def closed(self) -> bool:
+        """True once the socket has been closed."""
+        return self._closed
+
+    def __enter__(self) -> "Conn":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        role = "server" if self.is_server else "client"
+        try:
+            peer = self._sock.getpeername()
+        except OSError:
+            peer = "closed"
+        return f"<gorillaws.Conn {role} peer={peer!r}>"
+
+    # ------------------------------------------------------------------
+    # Deadlines and limits
+    # ------------------------------------------------------------------
+
+    def set_read_deadline(self, t: Optional[float]) -> None:
+        """Set the read deadline: a :func:`time.monotonic` time, or None for none.
+
+        It applies to the read calls that follow and to a read in progress
+        from its next wait.  See the module docs for which timeouts are fatal.
+        """
+        self._read_deadline = t
+
+    def set_write_deadline(self, t: Optional[float]) -> None:
+        """Set the write deadline: a :func:`time.monotonic` time, or None for none.
+
+        A write that passes it raises :class:`DeadlineExceeded` and leaves
+        writing unusable (later writes raise the same error), as in gorilla.
+        """
+        self._write_deadline = t
+
+    def set_read_limit(self, limit: int) -> None:
+        """Set the largest message (after decompression) the reader accepts.
+
+        The default is :data:`DEFAULT_READ_LIMIT` (1 MiB); ``0`` or a negative
+        number means no limit (gorilla's default).  A larger message closes
+        the connection with 1009 and raises :class:`ErrReadLimit`.
+        """
+        self._read_limit = int(limit)
+
+    def read_limit(self) -> int:
+        """The current read limit (<= 0: none)."""
+        return self._read_limit
+
+    # ------------------------------------------------------------------
+    # Handlers
+    # ------------------------------------------------------------------
+
+    def set_ping_handler(self, h: Optional[PingHandler]) -> None:
+        """Set the function called with the payload of each ping received.
+
+        None restores the default, which answers with a pong carrying the
+        same payload.  Handlers run in the reading thread, inside read calls;
+        an exception they raise is raised by that read.
+        """
+        self._ping_handler = h or self._default_ping_handler
+
+    def ping_handler(self) -> PingHandler:
+        """The current ping handler."""
+        return self._ping_handler
+
+    def set_pong_handler(self, h: Optional[PongHandler]) -> None:
+        """Set the function called with the payload of each pong received (default: nothing)."""
+        self._pong_handler = h or self._default_pong_handler
+
+    def pong_handler(self) -> PongHandler:
+        """The current pong handler."""
+        return self._pong_handler
+
+    def set_close_handler(self, h: Optional[CloseHandler]) -> None:
+        """Set the function called with ``(code, text)`` when a close frame arrives.
+
+        None restores the default, which sends a close frame back with the
+        same code (the close handshake).  After the handler returns, the read
+        raises :class:`CloseError`.
+        """
+        self._close_handler = h or self._default_close_handler
+
+    def close_handler(self) -> CloseHandler:
+        """The current close handler."""
+        return self._close_handler
+
+    def _default_ping_handler(self, data: bytes) -> None:
+        try:
+            self.write_control(PONG_MESSAGE, data, time.monotonic() + _HANDLER_WRITE_WAIT)
+        except (ErrCloseSent, DeadlineExceeded, OSError):
+            pass
+
+    def _default_pong_handler(self, data: bytes) -> None:
+        return None
+
+    def _default_close_handler(self, code: int, text: str) -> None:
+        payload = b"" if code == CLOSE_NO_STATUS_RECEIVED else format_close_message(code, "")
+        try:
+            self.write_control(CLOSE_MESSAGE, payload, time.monotonic() + _HANDLER_WRITE_WAIT)
+        except (ErrCloseSent, DeadlineExceeded, OSError):
+            pass
+
+    # ------------------------------------------------------------------
+    # Reading: buffer management
+    # ------------------------------------------------------------------
+
+    def _fill(self, need: int, frame_started: bool) -> None:
+        """Make at least ``need`` bytes available at ``_rpos``.
+
+        ``frame_started`` says whether bytes of the current frame were already
+        consumed, which decides whether a deadline here is fatal.
+        """
+        if self._rend - self._rpos >= need:
+            return
+        if self._rpos:
+            n = self._rend - self._rpos
+            if n:
+                self._rbuf[:n] = self._rview[self._rpos : self._rend]
+            self._rpos = 0
+            self._rend = n
+        if need > len(self._rbuf):
+            self._rbuf.extend(bytes(need - len(self._rbuf)))
+            self._rview = memoryview(self._rbuf)
+        while self._rend < need:
+            n = self._recv(self._rview[self._rend :], frame_started or self._rend > 0)
+            self._rend += n
+
+    def _recv(self, view: memoryview, fatal: bool) -> int:
+        """One receive; raises CloseError(1006) on EOF and DeadlineExceeded on time-out."""
+        try:
+            n = self._io.recv_into(view, self._read_deadline)
+        except socket.timeout:
+            raise DeadlineExceeded("websocket: read deadline exceeded", fatal=fatal) from None
+        except OSError as e:
+            # The connection is gone (reset, closed locally, TLS failure):
+            # report it the way an EOF is reported, as gorilla's 1006.
+            reason = self._abort_reason or ("connection closed" if self._closed else str(e) or type(e).__name__)
+            raise CloseError(CLOSE_ABNORMAL_CLOSURE, reason) from e
+        if n == 0:
+            raise CloseError(CLOSE_ABNORMAL_CLOSURE, self._abort_reason or "unexpected EOF")
+        return n
+
+    def _read_exact(self, n: int) -> bytes:
+        """Read exactly ``n`` bytes of the current frame through the buffer."""
+        self._fill(n, True)
+        start = self._rpos
+        self._rpos = start + n
+        return bytes(self._rview[start : start + n])
+
+    # ------------------------------------------------------------------
+    # Reading: frames
+    # ------------------------------------------------------------------
+
+    def _check_readable(self) -> None:
+        if self._read_err is not None:
+            raise self._read_err
+
+    def _read_failed(self, exc: BaseException) -> None:
+        """Record a read error; fail the connection if it was the peer's fault."""
+        if isinstance(exc, DeadlineExceeded) and not exc.fatal:
+            return
+        if self._read_err is None:
+            self._read_err = exc
+        self._read_done.set()
+        if isinstance(exc, ProtocolError):
+            self._fail(exc.code, str(exc))
+
+    def _next_data_frame(self) -> int:
+        """Read frames until the header of a data frame; return its opcode.
+
+        Control frames met on the way are handled (handlers run here).
+        """
+        while True:
+            hdr = parse_header(self._rbuf, self._rpos, self._rend)
+            while hdr is None:
+                self._fill(self._rend - self._rpos + 1, False)
+                hdr = parse_header(self._rbuf, self._rpos, self._rend)
+            self._rpos += hdr.size
+            opcode = hdr.opcode
+            if (hdr.mask is None) == self.is_server:
+                raise ProtocolError(
+                    "websocket: client frame not masked" if self.is_server else "websocket: server frame masked"
+                )
+            if hdr.rsv:
+                if not (hdr.rsv == frames.RSV1 and self._compression is not None and opcode in (1, 2)):
+                    raise ProtocolError("websocket: reserved bits set without a negotiated extension")
+            if opcode >= 8:
+                payload = self._read_exact(hdr.length) if hdr.length else b""
+                if hdr.mask is not None and payload:
+                    payload = apply_mask(payload, hdr.mask)
+                self._handle_control(opcode, payload)
+                continue
+            if opcode == CONTINUATION_FRAME:
+                if not self._msg_type:
+                    raise ProtocolError("websocket: continuation frame without a message to continue")
+            else:
+                if self._msg_type:
+                    raise ProtocolError("websocket: new data message before the previous one ended")
+                self._msg_type = opcode
+                self._msg_size = 0
+                self._msg_compressed = bool(hdr.rsv)
+                self._msg_utf8 = Utf8Validator() if opcode == TEXT_MESSAGE else None
+                if self._msg_compressed:
+                    self._compression.start_decompress()
+            limit = self._read_limit
+            if limit > 0 and not self._msg_compressed and self._msg_size + hdr.length > limit:
+                raise ErrReadLimit()
+            self._frame_remaining = hdr.length
+            self._frame_mask = hdr.mask
+            self._frame_mask_pos = 0
+            self._frame_fin = hdr.fin
+            return opcode
+
+    def _handle_control(self, opcode: int, payload: bytes) -> None:
+        if opcode == PING_MESSAGE:
+            self._ping_handler(payload)
+        elif opcode == PONG_MESSAGE:
+            ev = self._awaited_pongs.pop(payload, None)
+            if ev is not None:
+                ev.set()
+            if self._keepalive is not None:
+                self._keepalive.pong_seen()
+            self._pong_handler(payload)
+        else:
+            code, text = parse_close_payload(payload)
+            self._close_status = (code, text)
+            if not self._close_sent:
+                self._close_handler(code, text)
+            self._read_done.set()
+            raise CloseError(code, text)
+
+    def _read_frame_payload(self, limit: int) -> bytes:
+        """Read up to ``limit`` bytes of the current frame's payload, unmasked."""
+        n = min(limit, self._frame_remaining)
+        avail = self._rend - self._rpos
+        if n <= avail:
+            data = bytes(self._rview[self._rpos : self._rpos + n])
+            self._rpos += n
+        elif n >= _DIRECT_READ_MIN:
+            # Large payload: copy what is buffered, then receive the rest
+            # straight into the result (no trip through the read buffer).
+            out = bytearray(n)
+            outv = memoryview(out)
+            if avail:
+                outv[:avail] = self._rview[self._rpos : self._rend]
+            self._rpos = self._rend = 0
+            got = avail
+            while got < n:
+                got += self._recv(outv[got:], True)
+            data = bytes(out) if self._frame_mask is None else out  # type: ignore[assignment]
+        else:
+            self._fill(n, True)
+            data = bytes(self._rview[self._rpos : self._rpos + n])
+            self._rpos += n
+        self._frame_remaining -= n
+        if self._frame_mask is not None:
+            data = apply_mask(data, self._frame_mask, self._frame_mask_pos)
+            self._frame_mask_pos = (self._frame_mask_pos + n) & 3
+        return data
+
+    def _read_chunk(self, size: int) -> bytes:
+        """The next piece of the current message (b"" at its end), checked and decompressed.
+
+        Called with the read lock held, while a message is being read.
+        """
+        while True:
+            if self._pending_out:
+                out = self._pending_out[:size] if size >= 0 else self._pending_out
+                self._pending_out = self._pending_out[len(out) :]
+                return out
+            if self._frame_remaining:
+                if self._msg_compressed:
+                    # Bounded pieces: the read limit applies to what they inflate to.
+                    want = _COMPRESSED_CHUNK
+                else:
+                    want = size if size > 0 else self._frame_remaining
+                data = self._read_frame_payload(want)
+                final = self._frame_fin and not self._frame_remaining
+            elif self._frame_fin:
+                data = b""
+                final = True
+            else:
+                self._next_data_frame_in_message()
+                continue
+            if self._msg_compressed:
+                data = self._decompress(data, final)
+            else:
+                self._msg_size += len(data)
+            if self._msg_utf8 is not None:
+                self._msg_utf8.feed(data, final)
+            if final:
+                self._msg_type = 0
+                self._msg_compressed = False
+                self._msg_utf8 = None
+            if not data and not final:
+                continue
+            if size >= 0 and len(data) > size:
+                self._pending_out = data[size:]
+                data = data[:size]
+            return data
+
+    def _next_data_frame_in_message(self) -> None:
+        if self._next_data_frame() != CONTINUATION_FRAME:  # pragma: no cover - checked inside
+            raise ProtocolError("websocket: expected a continuation frame")
+
+    def _decompress(self, data: bytes, final: bool) -> bytes:
+        limit = self._read_limit
+        left = limit - self._msg_size if limit > 0 else -1
+        codec = self._compression
+        out: bytes = codec.decompress(data, left) if data else b""
+        if final:
+            left2 = left - len(out) if left >= 0 else -1
+            out += codec.finish_decompress(left2)
+        self._msg_size += len(out)
+        return out
+
+    def _start_message(self) -> int:
+        """Skip the rest of any unfinished message, then read up to the next one."""
+        if self._reader is not None:
+            self._reader._conn = None
+            self._reader = None
+        if self._msg_partial is not None:
+            # A read_message interrupted by a non-fatal deadline resumes.
+            return self._msg_type
+        while self._msg_type:
+            self._read_chunk(-1)
+        return self._next_data_frame()
+
+    # ------------------------------------------------------------------
+    # Reading: public API
+    # ------------------------------------------------------------------
+
+    def next_reader(self) -> Tuple[int, "_MessageReader"]:
+        """Wait for the next data message; return ``(message_type, reader)``.
+
+        ``reader`` is a file-like object (``read``, ``readinto``) over that
+        message's payload, across its fragments; it reads b"" at the end.
+        Calling ``next_reader`` again discards what is left of the previous
+        message.  Raises :class:`CloseError` when the peer closed,
+        :class:`ProtocolError` (after sending the matching close frame) when
+        it broke the protocol, :class:`DeadlineExceeded` at the read deadline.
+
+        Thread-safety: one reader at a time; a concurrent call waits.
+        """
+        with self._read_lock:
+            self._check_readable()
+            try:
+                if self._msg_partial is not None:
+                    self._msg_partial = None
+                    while self._msg_type:
+                        self._read_chunk(-1)
+                mt = self._start_message()
+            except BaseException as e:
+                self._read_failed(e)
+                raise
+            reader = _MessageReader(self, mt)
+            self._reader = reader
+            return mt, reader
+
+    def read_message(self) -> Tuple[int, bytes]:
+        """Read one whole data message: ``(message_type, payload)``.
+
+        The payload is bytes for text messages too (validated UTF-8), as in
+        gorilla; see :meth:`receive_text` for str.  Raises like
+        :meth:`next_reader`; a message over the read limit raises
+        :class:`ErrReadLimit` after closing with 1009.
+
+        Thread-safety: one reader at a time; a concurrent call waits.
+        """
+        with self._read_lock:
+            self._check_readable()
+            try:
+                mt = self._start_message()
+                partial = self._msg_partial
+                if partial is None and self._frame_fin and not self._msg_compressed:
+                    # Fast path: a message in one uncompressed frame.
+                    data = self._read_frame_payload(self._frame_remaining) if self._frame_remaining else b""
+                    self._msg_size = len(data)
+                    if self._msg_utf8 is not None:
+                        self._msg_utf8.feed(data, True)
+                        self._msg_utf8 = None
+                    self._msg_type = 0
+                    return mt, data if type(data) is bytes else bytes(data)
+                if partial is None:
+                    partial = self._msg_partial = bytearray()
+                while True:
+                    chunk = self._read_chunk(-1)
+                    if chunk:
+                        partial += chunk
+                    if not self._msg_type:
+                        break
+                self._msg_partial = None
+                return mt, bytes(partial)
+            except BaseException as e:
+                if not (isinstance(e, DeadlineExceeded) and not e.fatal):
+                    self._msg_partial = None
+                self._read_failed(e)
+                raise
+
+    def read_json(self) -> Any:
+        """Read the next message and decode it as JSON (gorilla's ``ReadJSON``).
+
+        Raises ``ValueError`` (``json.JSONDecodeError``) for a payload that is
+        not JSON, and anything :meth:`read_message` raises.
+        """
+        _, data = self.read_message()
+        return json.loads(data)
+
+    def receive_text(self, max_length: int = -1) -> str:
+        """Read a text message as str (seehuhn's ``ReceiveText``).
+
+        A binary message raises :class:`ProtocolError` after closing with
+        1003 (unsupported data); a message longer than ``max_length`` bytes
+        (when >= 0) raises :class:`ErrReadLimit` after closing with 1009.
+        """
+        mt, data = self._receive_typed(TEXT_MESSAGE, max_length)
+        return data.decode("utf-8")
+
+    def receive_binary(self, buf: Union[bytearray, memoryview]) -> int:
+        """Read a binary message into ``buf`` and return its length (seehuhn's ``ReceiveBinary``).
+
+        A text message raises :class:`ProtocolError` after closing with 1003;
+        a message longer than ``buf`` raises :class:`ErrReadLimit` after
+        closing with 1009.
+        """
+        _, data = self._receive_typed(BINARY_MESSAGE, len(buf))
+        memoryview(buf)[: len(data)] = data
+        return len(data)
+
+    def _receive_typed(self, want: int, max_length: int) -> Tuple[int, bytes]:
+        saved = self._read_limit
+        if max_length >= 0 and (saved <= 0 or max_length < saved):
+            self._read_limit = max_length
+        try:
+            mt, data = self.read_message()
+        finally:
+            self._read_limit = saved
+        if mt != want:
+            kind = "text" if want == TEXT_MESSAGE else "binary"
+            err = ProtocolError(f"websocket: expected a {kind} message", frames.CLOSE_UNSUPPORTED_DATA)
+            with self._read_lock:
+                self._read_failed(err)
+            raise err
+        return mt, data
+
+    # ------------------------------------------------------------------
+    # Writing
+    # ------------------------------------------------------------------
+
+    def _next_mask(self) -> bytes:
+        # Masking keys come from the OS's strong random source (RFC 6455
+        # 5.3), fetched 4 KiB at a time rather than one system call per frame.
+        pos = self._mask_pos
+        if pos + 4 > len(self._mask_pool):
+            self._mask_pool = os.urandom(4096)
+            pos = 0
+        self._mask_pos = pos + 4
+        return self._mask_pool[pos : pos + 4]
+
+    def _frame_bytes(self, opcode: int, payload: Buffer, fin: bool = True, rsv: int = 0) -> Tuple[bytes, Buffer]:
+        """The header and (masked, for clients) payload of one frame."""
+        if self.is_server:
+            return encode_header(opcode, len(payload), fin, rsv), payload
+        key = self._next_mask()
+        return encode_header(opcode, len(payload), fin, rsv, key), apply_mask(payload, key)
+
+    def _send_frame(self, head: bytes, payload: Buffer, deadline: Optional[float]) -> None:
+        """Put one frame on the wire (send lock held by caller)."""
+        try:
+            if len(payload) < _GATHER_SEND_MIN:
+                self._io.sendall(head + payload if payload else head, deadline)
+            else:
+                self._io.send_parts(head, payload, deadline)
+        except socket.timeout:
+            err: BaseException = DeadlineExceeded("websocket: write deadline exceeded", fatal=True)
+            self._write_err = err
+            raise err from None
+        except OSError as e:
+            self._write_err = e
+            raise
+
+    def _acquire(self, lock: threading.Lock, deadline: Optional[float]) -> None:
+        if deadline is None:
+            lock.acquire()
+            return
+        left = deadline - time.monotonic()
+        if left <= 0 or not lock.acquire(timeout=left):
+            raise DeadlineExceeded("websocket: write deadline exceeded waiting for the writer", fatal=False)
+
+    def _check_writable(self) -> None:
+        if self._write_err is not None:
+            raise self._write_err
+        if self._close_sent:
+            raise ErrCloseSent()
+
+    def write_message(self, message_type: int, data: Union[Buffer, str]) -> None:
+        """Send one message (gorilla's ``WriteMessage``).
+
+        ``data`` may be bytes-like, or str (encoded as UTF-8).  A control
+        message type is sent with :meth:`write_control` under the write
+        deadline.  Raises :class:`ErrCloseSent` after a close frame was sent,
+        :class:`DeadlineExceeded` at the write deadline, OSError on socket
+        errors.  Thread-safe: concurrent writers are serialized.
+        """
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if message_type >= 8:
+            self.write_control(message_type, data, self._write_deadline)
+            return
+        if message_type not in (TEXT_MESSAGE, BINARY_MESSAGE):
+            raise ValueError(f"websocket: bad message type {message_type}")
+        deadline = self._write_deadline
+        self._acquire_message_lock(deadline)
+        try:
+            self._check_writable()
+            rsv = 0
+            codec = self._compression
+            if codec is not None and self._write_compress and len(data) >= codec.threshold:
+                data = codec.compress_message(data)
+                rsv = frames.RSV1
+            head, payload = self._frame_bytes(message_type, data, True, rsv)
+            self._acquire(self._send_lock, deadline)
+            try:
+                self._send_frame(head, payload, deadline)
+            finally:
+                self._send_lock.release()
+        finally:
+            self._release_message_lock()
+
+    def _acquire_message_lock(self, deadline: Optional[float]) -> None:
+        me = threading.get_ident()
+        if self._writer_owner == me and self._writer is not None:
+            # gorilla: a new writer closes the previous one of the same goroutine.
+            self._writer.close()
+        self._acquire(self._msg_lock, deadline)
+        self._writer_owner = me
+
+    def _release_message_lock(self) -> None:
+        self._writer_owner = 0
+        self._msg_lock.release()
+
+    def write_json(self, v: Any) -> None:
+        """Send ``v`` encoded as JSON in a text message (gorilla's ``WriteJSON``).
+
+        Raises TypeError for values json cannot encode, and anything
+        :meth:`write_message` raises.
+        """
+        self.write_message(TEXT_MESSAGE, json.dumps(v, separators=(",", ":")).encode("utf-8"))
+
+    def send_text(self, msg: str) -> None:
+        """Send a text message (seehuhn's ``SendText``)."""
+        self.write_message(TEXT_MESSAGE, msg.encode("utf-8"))
+
+    def send_binary(self, msg: Buffer) -> None:
+        """Send a binary message (seehuhn's ``SendBinary``)."""
+        self.write_message(BINARY_MESSAGE, msg)
+
+    def next_writer(self, message_type: int) -> "_MessageWriter":
+        """Start a message; returns a writer whose ``close()`` sends its end.
+
+        Writes are buffered up to ``write_buffer_size``; a message longer
+        than that goes out as several fragments.  Only one message writer
+        exists at a time: another thread calling ``next_writer`` or
+        :meth:`write_message` waits until this writer is closed, and calling
+        it again from the same thread closes this writer first (as gorilla).
+        Raises :class:`ErrCloseSent` after a close frame was sent.
+        """
+        if message_type not in (TEXT_MESSAGE, BINARY_MESSAGE):
+            raise ValueError(f"websocket: bad message type {message_type} for next_writer")
+        self._acquire_message_lock(self._write_deadline)
+        try:
+            self._check_writable()
+        except BaseException:
+            self._release_message_lock()
+            raise
+        w = _MessageWriter(self, message_type)
+        self._writer = w
+        return w
+
+    def write_control(self, message_type: int, data: Union[Buffer, str] = b"", deadline: Optional[float] = None) -> None:
+        """Send a close, ping or pong frame (gorilla's ``WriteControl``).
+
+        Safe to call from any thread at any time, even while another thread
+        is in the middle of a fragmented message: the frame goes out between
+        two fragments.  ``deadline`` (monotonic time, None: wait as long as
+        needed) bounds both the wait for the connection and the send.
+        After a close frame was sent, further frames raise :class:`ErrCloseSent`.
+        Raises ValueError for payloads over 125 bytes.
+        """
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if message_type not in (CLOSE_MESSAGE, PING_MESSAGE, PONG_MESSAGE):
+            raise ValueError(f"websocket: bad control message type {message_type}")
+        if len(data) > frames.MAX_CONTROL_PAYLOAD:
+            raise ValueError("websocket: control frame payload longer than 125 bytes")
+        head, payload = self._frame_bytes(message_type, data)
+        self._acquire(self._send_lock, deadline)
+        try:
+            if self._write_err is not None:
+                raise self._write_err
+            if self._close_sent:
+                raise ErrCloseSent()
+            if message_type == CLOSE_MESSAGE:
+                self._close_sent = True
+            self._send_frame(head, payload, deadline)
+        finally:
+            self._send_lock.release()
+
+    def write_prepared_message(self, pm: "PreparedMessage") -> None:
+        """Send a :class:`PreparedMessage` (gorilla's ``WritePreparedMessage``).
+
+        The frame for this connection's options is computed once per message
+        and reused for every connection with the same options.
+        Raises like :meth:`write_message`.  Thread-safe.
+        """
+        codec = self._compression
+        compress = codec is not None and self._write_compress and len(pm.data) >= codec.threshold
+        if compress and codec.context_takeover_out:
+            # Our compressor carries history across messages, so the frame
+            # must go through it: a shared precompressed frame would
+            # desynchronise the peer's window.
+            self.write_message(pm.message_type, pm.data)
+            return
+        deadline = self._write_deadline
+        self._acquire_message_lock(deadline)
+        try:
+            self._check_writable()
+            level = codec.level if compress else 0
+            wbits = codec.out_window_bits if compress else 15
+            rsv, payload = pm._payload(compress, level, wbits)
+            if self.is_server:
+                frame = pm._server_frame(compress, level, wbits)
+                self._acquire(self._send_lock, deadline)
+                try:
+                    self._send_frame(frame, b"", deadline)
+                finally:
+                    self._send_lock.release()
+            else:
+                head, masked = self._frame_bytes(pm.message_type, payload, True, rsv)
+                self._acquire(self._send_lock, deadline)
+                try:
+                    self._send_frame(head, masked, deadline)
+                finally:
+                    self._send_lock.release()
+        finally:
+            self._release_message_lock()
+
+    def enable_write_compression(self, enable: bool) -> None:
+        """Turn compression of the messages that follow on or off (when negotiated)."""
+        self._write_compress = bool(enable)
+
+    def set_compression_level(self, level: int) -> None:
+        """Set the deflate level (-2..9) for the messages that follow.
+
+        Raises ValueError outside that range.  Has no effect when compression
+        was not negotiated.
+        """
+        from .deflate import MAX_COMPRESSION_LEVEL, MIN_COMPRESSION_LEVEL
+
+        if not MIN_COMPRESSION_LEVEL <= level <= MAX_COMPRESSION_LEVEL:
+            raise ValueError("websocket: invalid compression level")
+        if self._compression is not None:
+            self._compression.set_level(level)
+
+    # ------------------------------------------------------------------
+    # Closing
+    # ------------------------------------------------------------------
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): send a close frame, then drop the socket.
+
+        The socket's write side is shut down first and what the peer still
+        sends is drained for a short while, so that our close frame is not
+        destroyed by a TCP reset caused by unread data.
+        """
+        reason_bytes = reason.encode("utf-8")[:100].decode("utf-8", "ignore")
+        try:
+            self.write_control(CLOSE_MESSAGE, format_close_message(code, reason_bytes), time.monotonic() + _HANDLER_WRITE_WAIT)
+        except (WebSocketError, OSError, ValueError):
+            pass
+        self._linger_and_close(min(1.0, self.close_timeout))
+
+    def _linger_and_close(self, linger: float) -> None:
+        if self._closed:
+            return
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+            end = time.monotonic() + linger
+            scratch = memoryview(bytearray(4096))
+            while True:
+                if self._io.recv_into(scratch, end) == 0:
+                    break
+        except (OSError, ValueError):
+            pass
+        self.close_now()
+
+    def close(self, code: int = CLOSE_NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the connection with the full close handshake.
+
+        Sends a close frame with ``code`` and ``reason`` (unless one was sent
+        already), waits up to :attr:`close_timeout` seconds for the peer's
+        close frame, then closes the socket.  If another thread is reading,
+        that thread receives the peer's close frame (its read raises
+        :class:`CloseError`) and this call waits for it; otherwise this call
+        reads and discards incoming messages until the close frame arrives.
+        Safe to call from any thread, and more than once.  gorilla's
+        ``Close()`` (no close frame) is :meth:`close_now`.
+        """
+        if self._closed:
+            return
+        self._stop_keepalive()
+        end = time.monotonic() + self.close_timeout
+        try:
+            self.write_control(CLOSE_MESSAGE, format_close_message(code, reason), end)
+        except (ErrCloseSent, DeadlineExceeded, OSError):
+            pass
+        if not self._read_done.is_set():
+            if self._read_lock.acquire(blocking=False):
+                try:
+                    self._drain_until_close(end)
+                finally:
+                    self._read_lock.release()
+            else:
+                # Another thread is reading: it will meet the close frame.
+                self._read_done.wait(max(0.0, end - time.monotonic()))
+        self._linger_and_close(0.0 if self._read_done.is_set() else 0.1)
+
+    def _drain_until_close(self, end: float) -> None:
+        saved = self._read_deadline
+        self._read_deadline = end
+        try:
+            while not self._read_done.is_set() and self._read_err is None:
+                self._msg_partial = None
+                try:
+                    self._start_message()
+                except BaseException as e:
+                    self._read_failed(e)
+                    return
+        finally:
+            self._read_deadline = saved
+
+    def close_now(self) -> None:
+        """Close the socket at once, without a close handshake (gorilla's ``Close()``).
+
+        A thread blocked reading or writing is woken with an error.  Safe
+        from any thread, and more than once.
+        """
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop_keepalive()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+    def close_status(self, err: Optional[BaseException]) -> int:
+        """The close code carried by ``err`` if it is a :class:`CloseError`, else -1 (nhooyr's ``CloseStatus``)."""
+        return err.code if isinstance(err, CloseError) else -1
+
+    def get_status(self) -> Tuple[int, str]:
+        """The peer's close ``(code, text)``, or ``(0, "")`` while none was received (seehuhn's ``GetStatus``)."""
+        return self._close_status
+
+    # ------------------------------------------------------------------
+    # nhooyr extras: ping, close_read, keepalive
+    # ------------------------------------------------------------------
+
+    def ping(self, timeout: Optional[float] = None, data: Optional[bytes] = None) -> float:
+        """Send a ping and wait for its pong; return the round-trip time in seconds.
+
+        Pongs are seen by the reading thread, so another thread must be
+        reading (or :meth:`close_read` running), as with nhooyr's ``Ping``.
+        Raises :class:`DeadlineExceeded` if no pong arrives within ``timeout``.
+        """
+        payload = data if data is not None else os.urandom(8)
+        ev = threading.Event()
+        self._awaited_pongs[payload] = ev
+        start = time.monotonic()
+        try:
+            self.write_control(PING_MESSAGE, payload, None if timeout is None else start + timeout)
+            if not ev.wait(timeout):
+                raise DeadlineExceeded("websocket: no pong before the timeout", fatal=False)
+        finally:
+            self._awaited_pongs.pop(payload, None)
+        return time.monotonic() - start
+
+    def close_read(self) -> threading.Event:
+        """Start a thread that reads and handles control frames for a write-only connection.
+
+        If a data message arrives, the connection is closed with 1008
+        (policy violation), as in nhooyr.  Returns an Event set when the
+        reading thread stops (the peer closed, or the connection failed).
+        """
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                while True:
+                    self.next_reader()
+                    self._fail(frames.CLOSE_POLICY_VIOLATION, "unexpected data message")
+                    return
+            except (WebSocketError, OSError):
+                pass
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="gorillaws-close-read", daemon=True).start()
+        return done
+
+    def start_keepalive(self, interval: float, timeout: Optional[float] = None) -> None:
+        """Ping every ``interval`` seconds; give up after ``timeout`` seconds without a pong.
+
+        Off by default (gorilla has none).  Pongs are seen by the reading
+        thread, so the application must keep reading.  On time-out the
+        connection is closed with 1011 "keepalive ping timeout", and the
+        reader's next read raises :class:`CloseError` (1006) with that text.
+        ``timeout`` defaults to ``interval``.
+        """
+        self._stop_keepalive()
+        self._keepalive = _Keepalive(self, interval, interval if timeout is None else timeout)
+
+    def _stop_keepalive(self) -> None:
+        ka = self._keepalive
+        if ka is not None:
+            ka.stop()
+
+    def net_conn(self, message_type: int = BINARY_MESSAGE) -> "NetConn":
+        """A byte-stream (``io.RawIOBase``) view of the connection (nhooyr's ``NetConn``).
+
+        Each write sends one message of ``message_type``; reads return the
+        payloads of incoming messages as a continuous stream.  A message of
+        the other type closes the connection with 1003; a normal closure from
+        the peer reads as end of file.
+        """
+        return NetConn(self, message_type)
+
+
+class _MessageReader(io.RawIOBase):
+    """The reader returned by :meth:`Conn.next_reader`: one message's payload."""
+
+    def __init__(self, conn: Conn, message_type: int) -> None:
+        super().__init__()
+        self._conn: Optional[Conn] = conn
+        self.message_type = message_type
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        """Read up to ``size`` bytes (all that is left when negative); b"" at the end."""
+        if self._eof:
+            return b""
+        conn = self._conn
+        if conn is None:
+            raise ValueError("websocket: reader used after the next message was started")
+        if size == 0:
+            return b""
+        with conn._read_lock:
+            if conn._reader is not self:
+                raise ValueError("websocket: reader used after the next message was started")
+            conn._check_readable()
+            try:
+                if size < 0:
+                    parts = []
+                    while conn._msg_type or conn._pending_out:
+                        parts.append(conn._read_chunk(-1))
+                    data = b"".join(parts)
+                else:
+                    data = conn._read_chunk(size)
+                    while not data and (conn._msg_type or conn._pending_out):
+                        data = conn._read_chunk(size)
+            except BaseException as e:
+                conn._read_failed(e)
+                raise
+            if not data or (size < 0 and not conn._pending_out):
+                self._eof = not conn._msg_type and not conn._pending_out
+            return data
+
+    def readall(self) -> bytes:
+        """Read the rest of the message."""
+        return self.read(-1)
+
+    def readinto(self, b: Any) -> int:
+        """Read into a writable buffer; returns the count (0 at the end)."""
+        view = memoryview(b).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+class _MessageWriter(io.RawIOBase):
+    """The writer returned by :meth:`Conn.next_writer`; ``close()`` ends the message."""
+
+    def __init__(self, conn: Conn, message_type: int) -> None:
+        super().__init__()
+        self._conn: Optional[Conn] = conn
+        self._opcode = message_type
+        self._first = True
+        pool = conn._pool
+        buf = pool.get() if pool is not None else None
+        self._buf = buf if buf is not None else bytearray()
+        del self._buf[:]
+        codec = conn._compression
+        self._compress = codec is not None and conn._write_compress
+        if self._compress:
+            codec.start_message()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        """Buffer ``b``; full buffers go out as fragments.  Returns ``len(b)``."""
+        conn = self._conn
+        if conn is None:
+            raise ValueError("websocket: write to a closed message writer")
+        data = b.encode("utf-8") if isinstance(b, str) else b
+        n = len(data)
+        if self._compress:
+            data = conn._compression.compress_chunk(data)
+        self._buf += data
+        size = conn.write_buffer_size
+        while len(self._buf) > size:
+            self._flush_frame(bytes(self._buf[:size]), False)
+            del self._buf[:size]
+        return n
+
+    def _flush_frame(self, payload: bytes, fin: bool) -> None:
+        conn = self._conn
+        assert conn is not None
+        opcode = self._opcode if self._first else CONTINUATION_FRAME
+        rsv = frames.RSV1 if (self._compress and self._first) else 0
+        self._first = False
+        conn._check_writable()
+        head, data = conn._frame_bytes(opcode, payload, fin, rsv)
+        deadline = conn._write_deadline
+        conn._acquire(conn._send_lock, deadline)
+        try:
+            if conn._close_sent:
+                raise ErrCloseSent()
+            conn._send_frame(head, data, deadline)
+        finally:
+            conn._send_lock.release()
+
+    def close(self) -> None:
+        """Send the rest of the message as its final frame.  Idempotent."""
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            if self._compress:
+                self._buf += conn._compression.finish_message()
+            self._flush_frame(bytes(self._buf), True)
+        finally:
+            self._conn = None
+            if conn._pool is not None:
+                del self._buf[:]
+                conn._pool.put(self._buf)
+            conn._writer = None
+            conn._release_message_lock()
+            super().close()
+
+
+class NetConn(io.RawIOBase):
+    """A byte stream tunnelled over WebSocket messages (see :meth:`Conn.net_conn`).
+
+    Thread-safety: one reader and one writer thread may use it at once.
+    """
+
+    def __init__(self, conn: Conn, message_type: int) -> None:
+        super().__init__()
+        self.conn = conn
+        self._type = message_type
+        self._reader: Optional[_MessageReader] = None
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        """Read stream bytes into ``b``; 0 at end of stream (peer closed with 1000 or 1001)."""
+        view = memoryview(b).cast("B")
+        while not self._eof:
+            if self._reader is None:
+                try:
+                    mt, r = self.conn.next_reader()
+                except CloseError as e:
+                    if e.code in (CLOSE_NORMAL_CLOSURE, frames.CLOSE_GOING_AWAY):
+                        self._eof = True
+                        return 0
+                    raise
+                if mt != self._type:
+                    self.conn._fail(frames.CLOSE_UNSUPPORTED_DATA, "unexpected message type")
+                    raise ProtocolError("websocket: net_conn got a message of the wrong type", frames.CLOSE_UNSUPPORTED_DATA)
+                self._reader = r
+            n = self._reader.readinto(view)
+            if n:
+                return n
+            self._reader = None
+        return 0
+
+    def write(self, b: Any) -> int:
+        """Send ``b`` as one message; returns its length."""
+        self.conn.write_message(self._type, bytes(b))
+        return len(b)
+
+    def close(self) -> None:
+        """Close the WebSocket connection with 1000."""
+        if not self.closed:
+            try:
+                self.conn.close()
+            finally:
+                super().close()
+
+
+class _Keepalive:
+    """Pings a connection on a timer thread and fails it when a pong does not come."""
+
+    def __init__(self, conn: Conn, interval: float, timeout: float) -> None:
+        self._conn = conn
+        self._interval = interval
+        self._timeout = timeout
+        self._pong = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gorillaws-keepalive", daemon=True)
+        self._thread.start()
+
+    def pong_seen(self) -> None:
+        self._pong.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        conn = self._conn
+        while not self._stop.wait(self._interval):
+            self._pong.clear()
+            try:
+                conn.write_control(PING_MESSAGE, b"", time.monotonic() + self._timeout)
+            except (WebSocketError, OSError):
+                return
+            if self._pong.wait(self._timeout) or self._stop.is_set():
+                continue
+            conn._abort_reason = "keepalive ping timeout"
+            try:
+                conn.write_control(
+                    CLOSE_MESSAGE,
+                    format_close_message(frames.CLOSE_INTERNAL_SERVER_ERR, "keepalive ping timeout"),
+                    time.monotonic() + _HANDLER_WRITE_WAIT,
+                )
+            except (WebSocketError, OSError):
+                pass
+            conn.close_now()
+            return
+
+
+from .prepared import PreparedMessage  # noqa: E402  (prepared imports frames only)

@@ -1,0 +1,232 @@
+"""RFC 6455 framing: opcodes, close codes, frame headers and close payloads.
+
+Pure functions on bytes: nothing here knows about sockets.  The I/O layer
+(:mod:`gorillaws.conn`) reads a header with :func:`parse_header` and builds
+one with :func:`encode_header`.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple, Optional, Tuple
+
+from .exceptions import ProtocolError
+
+# Message types (gorilla's values: they are the RFC 6455 opcodes).
+CONTINUATION_FRAME = 0
+TEXT_MESSAGE = 1
+BINARY_MESSAGE = 2
+CLOSE_MESSAGE = 8
+PING_MESSAGE = 9
+PONG_MESSAGE = 10
+
+DATA_OPCODES = frozenset((CONTINUATION_FRAME, TEXT_MESSAGE, BINARY_MESSAGE))
+CONTROL_OPCODES = frozenset((CLOSE_MESSAGE, PING_MESSAGE, PONG_MESSAGE))
+
+# Close codes (RFC 6455 section 7.4.1; gorilla's names in snake case).
+CLOSE_NORMAL_CLOSURE = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_NO_STATUS_RECEIVED = 1005
+CLOSE_ABNORMAL_CLOSURE = 1006
+CLOSE_INVALID_FRAME_PAYLOAD_DATA = 1007
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_MANDATORY_EXTENSION = 1010
+CLOSE_INTERNAL_SERVER_ERR = 1011
+CLOSE_SERVICE_RESTART = 1012
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_BAD_GATEWAY = 1014
+CLOSE_TLS_HANDSHAKE = 1015
+
+_CLOSE_CODE_NAMES = {
+    1000: "normal closure",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status received",
+    1006: "abnormal closure",
+    1007: "invalid frame payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal server error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS handshake",
+}
+
+# Codes that may never appear in a close frame on the wire (RFC 6455 7.4.1).
+_RESERVED_ON_WIRE = frozenset((1004, 1005, 1006, 1015))
+
+MAX_CONTROL_PAYLOAD = 125
+
+FIN = 0x80
+RSV1 = 0x40
+RSV2 = 0x20
+RSV3 = 0x10
+MASK_BIT = 0x80
+
+_pack_16 = struct.Struct("!BBH").pack
+_pack_64 = struct.Struct("!BBQ").pack
+_unpack_16 = struct.Struct("!H").unpack_from
+_unpack_64 = struct.Struct("!Q").unpack_from
+
+
+def close_code_name(code: int) -> str:
+    """A human-readable name for a close code ("normal closure", "private", ...)."""
+    name = _CLOSE_CODE_NAMES.get(code)
+    if name:
+        return name
+    if 3000 <= code < 4000:
+        return "registered"
+    if 4000 <= code < 5000:
+        return "private"
+    return "unknown"
+
+
+def is_valid_close_code(code: int) -> bool:
+    """Whether ``code`` may be sent in a close frame (RFC 6455 section 7.4)."""
+    if 1000 <= code <= 1014:
+        return code not in _RESERVED_ON_WIRE
+    return 3000 <= code <= 4999
+
+
+def is_control(opcode: int) -> bool:
+    """Whether ``opcode`` is a control frame opcode (close, ping, pong)."""
+    return opcode >= 8
+
+
+class FrameHeader(NamedTuple):
+    """A parsed frame header.
+
+    ``length`` is the payload length; ``mask`` is the 4-byte masking key or
+    None; ``size`` is how many bytes the header took.
+    """
+
+    fin: bool
+    rsv: int  # the three RSV bits, as 0x40/0x20/0x10 flags
+    opcode: int
+    mask: Optional[bytes]
+    length: int
+    size: int
+
+
+def header_size(first_two: bytes) -> int:
+    """How many bytes the header starting with these two bytes occupies."""
+    b1 = first_two[1]
+    n = 2
+    ln = b1 & 0x7F
+    if ln == 126:
+        n += 2
+    elif ln == 127:
+        n += 8
+    if b1 & MASK_BIT:
+        n += 4
+    return n
+
+
+def parse_header(buf: "bytes | bytearray | memoryview", pos: int = 0, end: int = -1) -> Optional[FrameHeader]:
+    """Parse the frame header at ``buf[pos:end]`` (``end`` -1: the end of ``buf``).
+
+    Returns None when those bytes do not yet hold the whole header.  Raises
+    :class:`ProtocolError` (1002) for headers that are malformed on their own:
+    an unknown opcode, a fragmented or oversize control frame, a 64-bit length
+    with the top bit set.  Role checks (masking) and extension checks (RSV
+    bits) are the caller's, who knows the role and the negotiated extensions.
+    """
+    avail = (len(buf) if end < 0 else end) - pos
+    if avail < 2:
+        return None
+    b0 = buf[pos]
+    b1 = buf[pos + 1]
+    opcode = b0 & 0x0F
+    fin = bool(b0 & FIN)
+    ln = b1 & 0x7F
+    size = 2
+    if ln == 126:
+        if avail < 4:
+            return None
+        (ln,) = _unpack_16(buf, pos + 2)
+        size = 4
+        if ln < 126:
+            raise ProtocolError("websocket: non-minimal 16-bit frame length")
+    elif ln == 127:
+        if avail < 10:
+            return None
+        (ln,) = _unpack_64(buf, pos + 2)
+        size = 10
+        if ln >> 63:
+            raise ProtocolError("websocket: frame length has the most significant bit set")
+        if ln <= 0xFFFF:
+            raise ProtocolError("websocket: non-minimal 64-bit frame length")
+    mask: Optional[bytes] = None
+    if b1 & MASK_BIT:
+        if avail < size + 4:
+            return None
+        mask = bytes(buf[pos + size : pos + size + 4])
+        size += 4
+    if opcode >= 8:
+        if opcode > PONG_MESSAGE:
+            raise ProtocolError(f"websocket: unknown opcode {opcode}")
+        if not fin:
+            raise ProtocolError("websocket: fragmented control frame")
+        if ln > MAX_CONTROL_PAYLOAD:
+            raise ProtocolError("websocket: control frame payload longer than 125 bytes")
+    elif opcode > BINARY_MESSAGE:
+        raise ProtocolError(f"websocket: unknown opcode {opcode}")
+    return FrameHeader(fin, b0 & 0x70, opcode, mask, ln, size)
+
+
+def encode_header(opcode: int, length: int, fin: bool = True, rsv: int = 0, mask: Optional[bytes] = None) -> bytes:
+    """Build a frame header for a payload of ``length`` bytes.
+
+    ``mask`` is the 4-byte masking key (clients must mask); the payload itself
+    is masked by :func:`gorillaws.mask.apply_mask`.
+    """
+    b0 = (FIN if fin else 0) | rsv | opcode
+    m = MASK_BIT if mask is not None else 0
+    if length < 126:
+        head = bytes((b0, m | length))
+    elif length <= 0xFFFF:
+        head = _pack_16(b0, m | 126, length)
+    else:
+        head = _pack_64(b0, m | 127, length)
+    return head + mask if mask is not None else head
+
+
+def format_close_message(close_code: int, text: str = "") -> bytes:
+    """The payload of a close frame: the code in network order, then the UTF-8 text.
+
+    ``CLOSE_NO_STATUS_RECEIVED`` (1005) gives an empty payload, as in gorilla.
+    Raises ValueError when the result would not fit a control frame.
+    """
+    if close_code == CLOSE_NO_STATUS_RECEIVED:
+        return b""
+    payload = struct.pack("!H", close_code) + text.encode("utf-8")
+    if len(payload) > MAX_CONTROL_PAYLOAD:
+        raise ValueError("websocket: close reason longer than 123 bytes")
+    return payload
+
+
+def parse_close_payload(payload: bytes) -> Tuple[int, str]:
+    """Decode a received close frame's payload into ``(code, text)``.
+
+    An empty payload reads as ``(1005, "")``.  Raises :class:`ProtocolError`
+    with 1002 for a one-byte payload or a code that may not be sent, and 1007
+    for a reason that is not UTF-8.
+    """
+    if not payload:
+        return CLOSE_NO_STATUS_RECEIVED, ""
+    if len(payload) == 1:
+        raise ProtocolError("websocket: close frame payload of one byte")
+    (code,) = _unpack_16(payload, 0)
+    if not is_valid_close_code(code):
+        raise ProtocolError(f"websocket: invalid close code {code}")
+    try:
+        text = bytes(payload[2:]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("websocket: close reason is not valid UTF-8", 1007) from None
+    return code, text

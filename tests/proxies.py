@@ -1,0 +1,199 @@
+"""Test helpers: real proxies (tinyproxy, microsocks) and tiny TCP servers on 127.0.0.1.
+
+A missing proxy binary skips the test, except under ``CI=true`` where it fails.
+Every process and thread started here is stopped by the context manager that
+started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Callable, Iterator, List, Optional
+
+import pytest
+
+
+def require_binary(name: str) -> str:
+    """Path of ``name``; skip (fail under CI=true) when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        for d in ("/usr/sbin", "/usr/bin", "/usr/local/bin"):
+            if os.path.exists(os.path.join(d, name)):
+                path = os.path.join(d, name)
+                break
+    if path is None:
+        msg = f"{name} is not installed (Debian package {name!r})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg + "; CI must install it (.ci/run)")
+        pytest.skip(msg)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"proxy exited early with status {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@contextlib.contextmanager
+def _running(argv: List[str], port: int) -> Iterator[int]:
+    with tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+        try:
+            try:
+                wait_listening(port, proc)
+            except RuntimeError as exc:
+                errf.seek(0)
+                raise RuntimeError(f"{argv[0]}: {exc}: {errf.read()[-2000:]!r}") from None
+            yield port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def tinyproxy(auth: Optional[str] = None, connect_ports: Optional[List[int]] = None) -> Iterator[int]:
+    """Run tinyproxy in the foreground on 127.0.0.1; yields its port.
+
+    ``auth`` is ``"user:password"`` for BasicAuth; ``connect_ports`` limits
+    CONNECT to those ports (all ports when None).
+    """
+    binary = require_binary("tinyproxy")
+    port = free_port()
+    lines = [
+        f"Port {port}",
+        "Listen 127.0.0.1",
+        "Timeout 20",
+        "Allow 127.0.0.1",
+        "MaxClients 50",
+        "LogLevel Critical",
+        "DisableViaHeader Yes",
+    ]
+    if auth:
+        user, _, password = auth.partition(":")
+        lines.append(f"BasicAuth {user} {password}")
+    for p in connect_ports or []:
+        lines.append(f"ConnectPort {p}")
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "tinyproxy.conf")
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        with _running([binary, "-d", "-c", conf], port) as p:
+            yield p
+
+
+@contextlib.contextmanager
+def microsocks(auth: Optional[str] = None) -> Iterator[int]:
+    """Run microsocks (SOCKS5) on 127.0.0.1; yields its port.  ``auth``: ``"user:password"``."""
+    binary = require_binary("microsocks")
+    port = free_port()
+    argv = [binary, "-i", "127.0.0.1", "-p", str(port)]
+    if auth:
+        user, _, password = auth.partition(":")
+        argv += ["-u", user, "-P", password]
+    with _running(argv, port) as p:
+        yield p
+
+
+class TcpServer:
+    """A thread accepting connections on 127.0.0.1 and running ``handler(conn)`` for each.
+
+    Handlers run in their own threads; ``close()`` stops accepting, closes
+    every accepted socket and joins all threads.
+    """
+
+    def __init__(self, handler: Callable[[socket.socket], None]) -> None:
+        self.handler = handler
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted: List[socket.socket] = []
+        self.threads: List[threading.Thread] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(10)
+            self.accepted.append(conn)
+            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _run(self, conn: socket.socket) -> None:
+        try:
+            self.handler(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+        for c in self.accepted:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+        for t in self.threads:
+            t.join(5)
+
+    def __enter__(self) -> "TcpServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def echo_handler(conn: socket.socket) -> None:
+    """Echo every byte back until the peer closes."""
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        conn.sendall(data)
+
+
+def read_head(conn: socket.socket, limit: int = 65536) -> bytes:
+    """Read from ``conn`` until a blank line (CRLFCRLF); returns what was read."""
+    buf = b""
+    while b"\r\n\r\n" not in buf and len(buf) < limit:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
