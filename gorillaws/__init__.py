@@ -68,6 +68,8 @@ _LAZY = {
     "Handler": "server",
     "is_websocket_upgrade": "server",
     "subprotocols": "server",
+    "HIJACKED": "server",
+    "UpgradeRequest": "server",
     "Dialer": "client",
     "DEFAULT_DIALER": "client",
     "dial": "client",
@@ -85,7 +87,7 @@ if TYPE_CHECKING:  # pragma: no cover
         COMPRESSION_NO_CONTEXT_TAKEOVER,
     )
     from .proxy import proxy_from_environment  # noqa: F401
-    from .server import Handler, Upgrader, is_websocket_upgrade, subprotocols  # noqa: F401
+    from .server import HIJACKED, Handler, Upgrader, UpgradeRequest, is_websocket_upgrade, subprotocols  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -355,8 +355,6 @@ enum {
     N_STATES
 };
 
-static unsigned char utf8_class[256];
-
 #define R S_REJECT
 static const unsigned char utf8_next[N_STATES][N_CLASSES] = {
     /*            ASCII     80-8F    90-9F    A0-BF    C2-DF    E0    E1-EF    ED    F0    F1-F3    F4    bad */
@@ -372,12 +370,24 @@ static const unsigned char utf8_next[N_STATES][N_CLASSES] = {
 };
 #undef R
 
+/* The tables above are what the automaton means; the loop runs a faster
+ * layout of the same thing built from them at import.  Each state k is
+ * represented by the number 6*k, and utf8_row[b] packs, for every state k,
+ * the representation of the next state after byte b into bits 6k..6k+5.  One
+ * step is then utf8_row[b] >> state & 63: the table load depends only on the
+ * byte, so just a shift and an AND lie on the chain from byte to byte. */
+#define STATE_BITS 6
+#define REP(s) ((unsigned)(s) * STATE_BITS)
+
+static uint64_t utf8_row[256];
+
 static void
-init_utf8_class(void)
+init_utf8_tables(void)
 {
-    int b;
+    int b, k;
     for (b = 0; b < 256; b++) {
         unsigned char c;
+        uint64_t row = 0;
         if (b < 0x80) c = C_ASCII;
         else if (b < 0x90) c = C_CONT1;
         else if (b < 0xA0) c = C_CONT2;
@@ -391,24 +401,29 @@ init_utf8_class(void)
         else if (b < 0xF4) c = C_LEAD4;
         else if (b == 0xF4) c = C_F4;
         else c = C_BAD;
-        utf8_class[b] = c;
+        for (k = 0; k < N_STATES; k++) {
+            row |= (uint64_t)REP(utf8_next[k][c]) << REP(k);
+        }
+        utf8_row[b] = row;
     }
 }
 
 #define HIGH_BITS UINT64_C(0x8080808080808080)
+#define STEP(state, byte) ((unsigned)(utf8_row[(byte)] >> (state)) & 63u)
 
-/* Runs the automaton over n bytes from state; returns the final state, or
- * S_REJECT as soon as a byte is refused. */
+/* Runs the automaton over n bytes from state (in the 6*k representation) and
+ * returns the final state.  REJECT is a trap, so checking for it once per
+ * 16-byte block and stopping there gives the same answer as per byte. */
 static unsigned
 utf8_run(const unsigned char *p, Py_ssize_t n, unsigned state)
 {
     Py_ssize_t i = 0;
 
-    while (i < n) {
-        if (state == S_ACCEPT) {
-            /* Skip ASCII eight bytes at a time. */
-            while (i + 32 <= n) {
-                uint64_t a, b, c, d;
+    while (i + 16 <= n) {
+        if (state == REP(S_ACCEPT)) {
+            /* Between characters: skip pure-ASCII blocks a word at a time. */
+            uint64_t a, b, c, d;
+            for (; i + 32 <= n; i += 32) {
                 memcpy(&a, p + i, 8);
                 memcpy(&b, p + i + 8, 8);
                 memcpy(&c, p + i + 16, 8);
@@ -416,25 +431,40 @@ utf8_run(const unsigned char *p, Py_ssize_t n, unsigned state)
                 if ((a | b | c | d) & HIGH_BITS) {
                     break;
                 }
-                i += 32;
             }
-            while (i + 8 <= n) {
-                uint64_t a;
-                memcpy(&a, p + i, 8);
-                if (a & HIGH_BITS) {
-                    break;
-                }
-                i += 8;
-            }
-            if (i >= n) {
+            if (i + 16 > n) {
                 break;
             }
+            memcpy(&a, p + i, 8);
+            memcpy(&b, p + i + 8, 8);
+            if (!((a | b) & HIGH_BITS)) {
+                i += 16;
+                continue;
+            }
         }
-        state = utf8_next[state][utf8_class[p[i]]];
-        if (state == S_REJECT) {
-            break;
+        state = STEP(state, p[i]);
+        state = STEP(state, p[i + 1]);
+        state = STEP(state, p[i + 2]);
+        state = STEP(state, p[i + 3]);
+        state = STEP(state, p[i + 4]);
+        state = STEP(state, p[i + 5]);
+        state = STEP(state, p[i + 6]);
+        state = STEP(state, p[i + 7]);
+        state = STEP(state, p[i + 8]);
+        state = STEP(state, p[i + 9]);
+        state = STEP(state, p[i + 10]);
+        state = STEP(state, p[i + 11]);
+        state = STEP(state, p[i + 12]);
+        state = STEP(state, p[i + 13]);
+        state = STEP(state, p[i + 14]);
+        state = STEP(state, p[i + 15]);
+        if (state == REP(S_REJECT)) {
+            return state;
         }
-        i++;
+        i += 16;
+    }
+    for (; i < n; i++) {
+        state = STEP(state, p[i]);
     }
     return state;
 }
@@ -479,14 +509,14 @@ utf8_validate(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
     }
     if (data.len >= GWS_NOGIL_THRESHOLD) {
         Py_BEGIN_ALLOW_THREADS
-        result = utf8_run((const unsigned char *)data.buf, data.len, (unsigned)state);
+        result = utf8_run((const unsigned char *)data.buf, data.len, REP(state));
         Py_END_ALLOW_THREADS
     }
     else {
-        result = utf8_run((const unsigned char *)data.buf, data.len, (unsigned)state);
+        result = utf8_run((const unsigned char *)data.buf, data.len, REP(state));
     }
     PyBuffer_Release(&data);
-    return PyLong_FromLong((long)result);
+    return PyLong_FromLong((long)(result / STATE_BITS));
 }
 
 /* ------------------------------------------------------------------------
@@ -545,6 +575,6 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    init_utf8_class();
+    init_utf8_tables();
     return PyModuleDef_Init(&speedups_module);
 }

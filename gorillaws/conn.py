@@ -112,6 +112,33 @@ _GATHER_SEND_MIN = 16384
 # Compressed payloads are read and inflated this much at a time.
 _COMPRESSED_CHUNK = 65536
 
+# Large payloads are received (and large client frames masked) in scratch
+# buffers shared by all connections and borrowed for the length of one call.
+# A fresh buffer the size of the message per message costs more in page
+# faults (the allocator hands large blocks back to the OS) than one extra
+# pass over warm memory.  At most _SCRATCH_KEEP buffers of at most
+# _SCRATCH_MAX bytes stay in the pool.
+_SCRATCH_KEEP = 4
+_SCRATCH_MAX = 4 << 20
+_scratch_pool: List[bytearray] = []
+
+
+def _scratch_get(n: int) -> bytearray:
+    """Borrow a scratch buffer of at least ``n`` bytes (thread-safe: list ops are atomic)."""
+    try:
+        buf = _scratch_pool.pop()
+    except IndexError:
+        buf = b""  # type: ignore[assignment]
+    if len(buf) < n:
+        buf = bytearray((n + 0xFFFF) & ~0xFFFF)
+    return buf
+
+
+def _scratch_put(buf: bytearray) -> None:
+    """Give a borrowed scratch buffer back (dropped when the pool is full or it is huge)."""
+    if len(buf) <= _SCRATCH_MAX and len(_scratch_pool) < _SCRATCH_KEEP:
+        _scratch_pool.append(buf)
+
 _WANT_IO = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
@@ -501,8 +528,12 @@ class Conn:
             self._rpos = 0
             self._rend = n
         if need > len(self._rbuf):
-            self._rbuf.extend(bytes(need - len(self._rbuf)))
-            self._rview = memoryview(self._rbuf)
+            # A new buffer: the old one is exported to self._rview and
+            # cannot be resized in place.
+            grown = bytearray(need)
+            grown[: self._rend] = self._rview[: self._rend]
+            self._rbuf = grown
+            self._rview = memoryview(grown)
         while self._rend < need:
             n = self._recv(self._rview[self._rend :], frame_started or self._rend > 0)
             self._rend += n
@@ -615,29 +646,38 @@ class Conn:
         """Read up to ``limit`` bytes of the current frame's payload, unmasked."""
         n = min(limit, self._frame_remaining)
         avail = self._rend - self._rpos
-        if n <= avail:
-            data = bytes(self._rview[self._rpos : self._rpos + n])
-            self._rpos += n
-        elif n >= _DIRECT_READ_MIN:
-            # Large payload: copy what is buffered, then receive the rest
-            # straight into the result (no trip through the read buffer).
-            out = bytearray(n)
-            outv = memoryview(out)
-            if avail:
-                outv[:avail] = self._rview[self._rpos : self._rend]
-            self._rpos = self._rend = 0
-            got = avail
-            while got < n:
-                got += self._recv(outv[got:], True)
-            data = bytes(out) if self._frame_mask is None else out  # type: ignore[assignment]
-        else:
-            self._fill(n, True)
-            data = bytes(self._rview[self._rpos : self._rpos + n])
-            self._rpos += n
-        self._frame_remaining -= n
-        if self._frame_mask is not None:
-            data = apply_mask(data, self._frame_mask, self._frame_mask_pos)
+        mask = self._frame_mask
+        if n >= _DIRECT_READ_MIN and n > avail:
+            # Large payload: copy what is buffered, receive the rest straight
+            # into a borrowed scratch buffer, then build the result in one
+            # pass (unmasking writes the new bytes; unmasked, one copy).
+            buf = _scratch_get(n)
+            outv = memoryview(buf)[:n]
+            try:
+                if avail:
+                    outv[:avail] = self._rview[self._rpos : self._rend]
+                self._rpos = self._rend = 0
+                got = avail
+                while got < n:
+                    got += self._recv(outv[got:], True)
+                self._frame_remaining -= n
+                if mask is None:
+                    return bytes(outv)
+                data = apply_mask(outv, mask, self._frame_mask_pos)
+            finally:
+                outv.release()
+                _scratch_put(buf)
             self._frame_mask_pos = (self._frame_mask_pos + n) & 3
+            return data
+        if n > avail:
+            self._fill(n, True)
+        start = self._rpos
+        self._rpos = start + n
+        self._frame_remaining -= n
+        if mask is None:
+            return bytes(self._rview[start : start + n])
+        data = apply_mask(self._rview[start : start + n], mask, self._frame_mask_pos)
+        self._frame_mask_pos = (self._frame_mask_pos + n) & 3
         return data
 
     def _read_chunk(self, size: int) -> bytes:
@@ -884,10 +924,9 @@ class Conn:
         :class:`DeadlineExceeded` at the write deadline, OSError on socket
         errors.  Thread-safe: concurrent writers are serialized.
         """
-        if isinstance(data, str):
-            data = data.encode("utf-8")
+        payload: Buffer = data.encode("utf-8") if isinstance(data, str) else data
         if message_type >= 8:
-            self.write_control(message_type, data, self._write_deadline)
+            self.write_control(message_type, payload, self._write_deadline)
             return
         if message_type not in (TEXT_MESSAGE, BINARY_MESSAGE):
             raise ValueError(f"websocket: bad message type {message_type}")
@@ -897,10 +936,10 @@ class Conn:
             self._check_writable()
             rsv = 0
             codec = self._compression
-            if codec is not None and self._write_compress and len(data) >= codec.threshold:
-                data = codec.compress_message(data)
+            if codec is not None and self._write_compress and len(payload) >= codec.threshold:
+                payload = codec.compress_message(payload)
                 rsv = frames.RSV1
-            head, payload = self._frame_bytes(message_type, data, True, rsv)
+            head, payload = self._frame_bytes(message_type, payload, True, rsv)
             self._acquire(self._send_lock, deadline)
             try:
                 self._send_frame(head, payload, deadline)
@@ -1235,7 +1274,7 @@ class _MessageReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (all that is left when negative); b"" at the end."""
         if self._eof:
             return b""

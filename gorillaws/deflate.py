@@ -40,29 +40,36 @@ rejects it), so 8 is compressed with a 9-bit window.  That is still within
 the limit: zlib never emits a match distance larger than the window size minus
 262 (``MIN_LOOKAHEAD``), so a 9-bit compressor refers back at most 250 bytes,
 less than the 256 bytes an 8-bit window holds.  Decompression uses exactly
-the peer's negotiated window bits, so a peer that reaches further back than
-it agreed to is a protocol error (1007).
+the peer's negotiated window bits (less memory); a peer that reaches further
+back than it agreed to, into an earlier message, is a protocol error (1007).
+(zlib resolves distances inside the output of one call without checking the
+window size, so an over-long reference within one message may go unnoticed;
+that is harmless.)
 
 **Memory per connection** (measured with :mod:`tracemalloc`, which sees
-zlib's allocations; zlib 1.2.13, CPython 3.11, 64-bit; window bits 15,
-memLevel 8, see ``tests/test_deflate.py::test_memory_per_mode``):
+zlib's allocations; zlib 1.2.13, CPython 3.11, 64-bit, memLevel 8; the test
+``tests/test_deflate.py::test_memory_per_mode`` prints and checks them).  The
+codec object itself is under 1 KiB.
 
-====================================  =========  =====================
-mode (both directions negotiated)     idle       while/after traffic
-====================================  =========  =====================
-compression disabled                  0          0
-no context takeover                   0          during a message only:
-                                                 compressor <= ~260 KiB
-                                                 (smaller for short
-                                                 messages: the window is
-                                                 sized to the message),
-                                                 decompressor ~40 KiB
-context takeover, 15 window bits      0 until    ~300 KiB kept: ~260 KiB
-                                      first use  compressor + ~40 KiB
-                                                 decompressor
-context takeover, 9 window bits       0 until    ~75 KiB kept
-                                      first use
-====================================  =========  =====================
+==========================  ========  ==================================
+mode                        idle      zlib state
+==========================  ========  ==================================
+compression disabled        0         none
+no context takeover         0         none kept.  While a message is
+                                      compressed: ~40 KiB for messages
+                                      under 1 KB, ~70 KiB at 2 KB, up to
+                                      ~300 KiB from ~16 KB on (window and
+                                      memLevel are sized to the message;
+                                      a streamed message: ~300 KiB).
+                                      While one is read: ~40 KiB.
+context takeover, 15 bits   0 until   ~300 KiB kept after the first
+                            first     compressed message each way:
+                            use       compressor 262 KiB + decompressor
+                                      39 KiB
+context takeover, 9 bits    0 until   ~145 KiB kept: compressor 136 KiB
+                            first     (memLevel 8's hash table and buffer
+                            use       dominate) + decompressor 7 KiB
+==========================  ========  ==================================
 
 In no-context-takeover mode a compressor is created for each compressed
 message and dropped afterwards (zlib has no cheap reset in Python), and the
@@ -250,7 +257,11 @@ def client_offer(
 
     Context takeover offers ``permessage-deflate; client_max_window_bits``;
     no context takeover offers ``permessage-deflate; server_no_context_takeover;
-    client_no_context_takeover``.  ``server_max_window_bits`` asks the server
+    client_no_context_takeover; client_max_window_bits``.  Both say
+    ``client_max_window_bits`` (we can compress with any window the server
+    asks for), as browsers do: servers configured to limit the client's
+    window (npm ws with ``clientMaxWindowBits``, websockets with
+    ``require_client_max_window_bits``) refuse offers without it.  ``server_max_window_bits`` asks the server
     to compress with at most that window; ``client_max_window_bits`` states
     the window we will compress with.  Pass the same keyword arguments to
     :func:`client_accept`.  Raises :class:`ValueError` for
@@ -269,7 +280,7 @@ def client_offer(
         parts.append(f"server_max_window_bits={server_max_window_bits}")
     if client_max_window_bits is not None:
         parts.append(f"client_max_window_bits={client_max_window_bits}")
-    elif mode == COMPRESSION_CONTEXT_TAKEOVER:
+    else:
         parts.append("client_max_window_bits")
     return "; ".join(parts)
 
@@ -360,12 +371,12 @@ def client_accept(
     answer names an extension we did not offer, names permessage-deflate more
     than once or when we offered nothing, has unknown, duplicate or malformed
     parameters, omits ``server_no_context_takeover`` or
-    ``server_max_window_bits`` we asked for, gives a window larger than we
-    asked for, or sets ``client_max_window_bits`` we did not offer.  The
-    server may add ``server_no_context_takeover``,
-    ``client_no_context_takeover`` and ``server_max_window_bits`` on its own
-    (RFC 7692 section 7.1); in context takeover mode that is the fallback to
-    no context takeover for that direction.
+    ``server_max_window_bits`` we asked for, or gives a window larger than
+    we asked for.  The server may add ``server_no_context_takeover``,
+    ``client_no_context_takeover``, ``server_max_window_bits`` and (as we
+    always offer it) ``client_max_window_bits`` on its own (RFC 7692 section
+    7.1); in context takeover mode a ``*_no_context_takeover`` is the
+    fallback to no context takeover for that direction.
     """
     _check_mode(mode)
     _check_level(level)
@@ -394,10 +405,9 @@ def client_accept(
             raise ValueError(
                 f"server_max_window_bits={server_bits} is larger than the offered {server_max_window_bits}"
             )
-    client_offered = client_max_window_bits is not None or mode == COMPRESSION_CONTEXT_TAKEOVER
+    # client_offer always offers client_max_window_bits, so any valid value
+    # is acceptable unless we offered a smaller one.
     client_bits = answer.get("client_max_window_bits")
-    if "client_max_window_bits" in answer and not client_offered:
-        raise ValueError("server set client_max_window_bits, which was not offered")
     if client_bits is not None and client_max_window_bits is not None and client_bits > client_max_window_bits:
         raise ValueError(
             f"client_max_window_bits={client_bits} is larger than the offered {client_max_window_bits}"
@@ -426,7 +436,15 @@ def _compressor(level: int, window_bits: int, mem_level: int = DEFAULT_MEM_LEVEL
 
 
 def _strip_tail(flushed: bytes) -> bytes:
-    # A Z_SYNC_FLUSH always ends with the empty stored block 00 00 ff ff.
+    # A Z_SYNC_FLUSH ends with the empty stored block 00 00 ff ff, except
+    # that zlib emits nothing at all for a second sync flush with no input in
+    # between (an empty message after another one, context takeover).  An
+    # empty payload would be wrong then: the receiver appends 00 00 ff ff,
+    # whose first byte it would take for a block header and then wait for a
+    # length it never gets.  So send that header byte: 00 + tail is a whole
+    # empty stored block.
+    if not flushed:
+        return b"\x00"
     if flushed.endswith(_TAIL):
         return flushed[:-4]
     raise AssertionError("zlib sync flush did not end with 00 00 ff ff")  # pragma: no cover
@@ -436,6 +454,12 @@ def _window_for(size: int, max_bits: int) -> int:
     # Smallest window that lets every match distance in a `size`-byte message
     # through (zlib's largest distance is the window size minus 262).
     return max(9, min(max_bits, (size + 262).bit_length()))
+
+
+def _mem_level_for(size: int, max_mem_level: int) -> int:
+    # zlib's memLevel m gives 2**(m+6) symbols per block and a 2**(m+7)-entry
+    # hash table.  A message that fits in one block gains nothing from more.
+    return max(1, min(max_mem_level, (size + 1).bit_length() - 6))
 
 
 def compress_standalone(
@@ -454,7 +478,8 @@ def compress_standalone(
     """
     _check_level(level)
     _check_window_bits("window_bits", window_bits)
-    c = _compressor(level, _window_for(len(data), window_bits))
+    n = len(data)
+    c = _compressor(level, _window_for(n, window_bits), _mem_level_for(n, DEFAULT_MEM_LEVEL))
     return c.compress(data) + _strip_tail(c.flush(zlib.Z_SYNC_FLUSH))
 
 
@@ -520,6 +545,7 @@ class PerMessageDeflate:
         self._writing = False
         self._decompressor: Optional["zlib._Decompress"] = None
         self._reading = False
+        self._fed = False  # compressed bytes seen in the message being read
 
     @property
     def context_takeover_out(self) -> bool:
@@ -532,6 +558,16 @@ class PerMessageDeflate:
     def context_takeover_in(self) -> bool:
         """The peer keeps its window across messages, so our decompressor is kept."""
         return not self.peer_no_context_takeover
+
+    @property
+    def out_window_bits(self) -> int:
+        """Same as :attr:`own_window_bits`: the window we compress within."""
+        return self.own_window_bits
+
+    @property
+    def in_window_bits(self) -> int:
+        """Same as :attr:`peer_window_bits`: the window we decompress with."""
+        return self.peer_window_bits
 
     def __repr__(self) -> str:
         side = "server" if self.is_server else "client"
@@ -589,7 +625,8 @@ class PerMessageDeflate:
         """End the message being streamed; returns its last compressed bytes.
 
         Flushes with Z_SYNC_FLUSH and removes the trailing 00 00 ff ff (RFC
-        7692 section 7.2.1).  Never empty.  Raises :class:`RuntimeError` if
+        7692 section 7.2.1).  Never empty (at least the 00 byte that
+        starts an empty block).  Raises :class:`RuntimeError` if
         no message was started.
         """
         if not self._writing or self._compressor is None:
@@ -604,11 +641,13 @@ class PerMessageDeflate:
         """Compress one whole message; returns the payload to send with RSV1.
 
         Without context takeover on our side the compressor is made for this
-        message only, with a window no larger than the message needs.
+        message only, with a window and memLevel no larger than the message
+        needs (a 2 KB message costs ~20 KiB of zlib state, not ~260 KiB).
         """
         if self.own_no_context_takeover:
             self._writing = False
-            c = _compressor(self.level, _window_for(len(data), self.own_window_bits), self.mem_level)
+            n = len(data)
+            c = _compressor(self.level, _window_for(n, self.own_window_bits), _mem_level_for(n, self.mem_level))
             return c.compress(data) + _strip_tail(c.flush(zlib.Z_SYNC_FLUSH))
         self.start_message()
         out = self.compress_chunk(data)
@@ -623,6 +662,7 @@ class PerMessageDeflate:
             # message, or the peer ended its deflate stream (BFINAL)
             self._decompressor = zlib.decompressobj(-self.peer_window_bits)
         self._reading = True
+        self._fed = False
 
     def decompress(self, data: Union[bytes, bytearray, memoryview], max_length: int) -> bytes:
         """Decompress the next frame payload of the message being read.
@@ -642,6 +682,8 @@ class PerMessageDeflate:
             if data:
                 raise ProtocolError("websocket: data after the final deflate block", 1007)
             return b""
+        if data:
+            self._fed = True
         try:
             if max_length < 0:
                 out = d.decompress(data)
@@ -668,7 +710,10 @@ class PerMessageDeflate:
         d = self._decompressor
         if not self._reading or d is None:
             raise RuntimeError("websocket: finish_decompress without start_decompress")
-        out = b"" if d.eof else self.decompress(_TAIL, max_length)
+        # A message whose compressed payload is empty (some senders do that
+        # for an empty message) is empty: feeding the tail alone would leave
+        # the inflater inside a half-read block header.
+        out = b"" if d.eof or not self._fed else self.decompress(_TAIL, max_length)
         self._reading = False
         if self.peer_no_context_takeover or d.eof:
             self._decompressor = None

@@ -9,31 +9,25 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
 import threading
 import time
-from typing import Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional, TypeVar
 
 import pytest
 
 
+_T = TypeVar("_T", bound="TcpServer")
+_W = TypeVar("_W", bound="WsServer")
+
+
 def require_binary(name: str) -> str:
     """Path of ``name``; skip (fail under CI=true) when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        for d in ("/usr/sbin", "/usr/bin", "/usr/local/bin"):
-            if os.path.exists(os.path.join(d, name)):
-                path = os.path.join(d, name)
-                break
-    if path is None:
-        msg = f"{name} is not installed (Debian package {name!r})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg + "; CI must install it (.ci/run)")
-        pytest.skip(msg)
-    return path
+    from peers import require_peer
+
+    return require_peer(name, name, f"Debian package {name!r}: apt-get install {name}")
 
 
 def free_port() -> int:
@@ -172,7 +166,7 @@ class TcpServer:
         for t in self.threads:
             t.join(5)
 
-    def __enter__(self) -> "TcpServer":
+    def __enter__(self: _T) -> _T:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -197,3 +191,49 @@ def read_head(conn: socket.socket, limit: int = 65536) -> bytes:
             break
         buf += chunk
     return buf
+
+
+class WsServer:
+    """A real ``websockets`` (sync) echo server on 127.0.0.1 in a thread.
+
+    ``requests`` collects each handshake request (``.path``, ``.headers``).
+    Keyword arguments go to ``websockets.sync.server.serve`` (``ssl``,
+    ``subprotocols``, ``process_response``, ``compression``...); pass
+    ``unix_path`` to serve on a Unix socket instead.
+    """
+
+    def __init__(self, unix_path: Optional[str] = None, host: str = "127.0.0.1", **kwargs: Any) -> None:
+        from websockets.sync.server import serve, unix_serve
+
+        self.requests: List[object] = []
+
+        def handler(ws: object) -> None:
+            self.requests.append(ws.request)  # type: ignore[attr-defined]
+            try:
+                for msg in ws:  # type: ignore[attr-defined]
+                    ws.send(msg)  # type: ignore[attr-defined]
+            except Exception:
+                pass
+
+        kwargs.setdefault("ping_interval", None)
+        kwargs.setdefault("close_timeout", 2)
+        if unix_path is not None:
+            self.server = unix_serve(handler, unix_path, **kwargs)
+            self.port = 0
+        else:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            lsock = socket.create_server((host, 0), family=family)
+            self.server = serve(handler, sock=lsock, **kwargs)
+            self.port = int(self.server.socket.getsockname()[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self._thread.join(10)
+
+    def __enter__(self: _W) -> _W:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

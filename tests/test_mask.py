@@ -197,7 +197,7 @@ def test_c_releases_gil_safely() -> None:
 def test_inplace_bytearray(fn: InplaceFn, n: int) -> None:
     data = bytes((i * 7 + 3) & 0xFF for i in range(n))
     buf = bytearray(data)
-    assert fn(buf, b"\x10\x20\x30\x40", 3) is None
+    fn(buf, b"\x10\x20\x30\x40", 3)
     assert bytes(buf) == reference_mask(data, b"\x10\x20\x30\x40", 3)
 
 

@@ -8,7 +8,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Iterator, List
+from typing import Iterator, List, Tuple
 
 import pytest
 
@@ -401,7 +401,7 @@ def test_proxy_that_never_answers_times_out() -> None:
 
 
 def test_custom_net_dial_is_used(echo: TcpServer) -> None:
-    calls: List[tuple] = []
+    calls: List[Tuple[str, str]] = []
 
     def dial(network: str, addr: str) -> socket.socket:
         calls.append((network, addr))
