@@ -73,7 +73,7 @@ def raw_pair(sock: socket.socket) -> Tuple[Callable[[], Any], Callable[[Any], No
 
 
 def ws_pair(sock: socket.socket, is_server: bool) -> Tuple[Callable[[], Any], Callable[[Any], None]]:
-    conn = Conn(sock, is_server=is_server)
+    conn = Conn(sock, is_server=is_server, read_buffer_size=int(os.environ.get("RBUF", "4096")))
     conn.set_read_limit(0)
     read, write = conn.read_message, conn.write_message
 

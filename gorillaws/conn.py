@@ -857,9 +857,14 @@ class Conn:
             mt, data = self.read_message()
         finally:
             self._read_limit = saved
+        err: Optional[ProtocolError] = None
         if mt != want:
             kind = "text" if want == TEXT_MESSAGE else "binary"
             err = ProtocolError(f"websocket: expected a {kind} message", frames.CLOSE_UNSUPPORTED_DATA)
+        elif max_length == 0 and data:
+            # A read limit of 0 means "none", so an empty buffer is checked here.
+            err = ErrReadLimit()
+        if err is not None:
             with self._read_lock:
                 self._read_failed(err)
             raise err
@@ -1144,7 +1149,11 @@ class Conn:
             else:
                 # Another thread is reading: it will meet the close frame.
                 self._read_done.wait(max(0.0, end - time.monotonic()))
-        self._linger_and_close(0.0 if self._read_done.is_set() else 0.1)
+        # After the handshake, wait (bounded) for the peer to end the TCP
+        # connection: closing with unread bytes (e.g. a frame the peer sent
+        # after its close) makes the kernel send a reset, which can destroy
+        # our close frame before the peer reads it.
+        self._linger_and_close(min(1.0, self.close_timeout) if self._read_done.is_set() else 0.1)
 
     def _drain_until_close(self, end: float) -> None:
         saved = self._read_deadline
@@ -1400,6 +1409,11 @@ class NetConn(io.RawIOBase):
         self._type = message_type
         self._reader: Optional[_MessageReader] = None
         self._eof = False
+
+    def __del__(self) -> None:
+        # io.IOBase closes on garbage collection; for this view that would
+        # run a blocking close handshake on the Conn, so only close() does.
+        pass
 
     def readable(self) -> bool:
         return True

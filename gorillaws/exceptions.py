@@ -33,6 +33,7 @@ __all__ = [
     "HandshakeError",
     "ErrBadHandshake",
     "ConcurrencyError",
+    "ProxyError",
     "close_code_for",
     "is_close_error",
     "is_unexpected_close_error",
@@ -105,6 +106,23 @@ class DeadlineExceeded(WebSocketError, TimeoutError):
 
 class ConcurrencyError(WebSocketError):
     """An API was used from the wrong thread in a way that cannot be serialized."""
+
+
+class ProxyError(WebSocketError, ConnectionError):
+    """Reaching the target through a proxy failed.
+
+    ``status`` is the HTTP status a CONNECT proxy answered (407 when it wants
+    credentials, 403 when it refuses the port, ...) or ``None`` when the
+    failure was not an HTTP answer (a SOCKS error, a malformed reply, the
+    proxy closing the connection).  ``headers`` holds the proxy's response
+    headers (a :class:`gorillaws.http11.Headers`) when there was one.
+    Also a :class:`ConnectionError`.
+    """
+
+    def __init__(self, msg: str, status: Optional[int] = None, headers: object = None) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.headers = headers
 
 
 class HandshakeError(WebSocketError):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
-from .exceptions import DeadlineExceeded, WebSocketError
+from .exceptions import DeadlineExceeded, ProxyError, WebSocketError
 from .http11 import MAX_HEAD_SIZE, HttpParseError, find_head_end, parse_response_head
 
 __all__ = [
@@ -63,23 +63,6 @@ _DEFAULT_PROXY_PORTS = {
 
 # Request URL scheme -> the scheme whose proxy variable applies, and its port.
 _URL_SCHEMES = {"ws": ("http", 80), "http": ("http", 80), "wss": ("https", 443), "https": ("https", 443)}
-
-
-class ProxyError(WebSocketError, ConnectionError):
-    """Reaching the target through a proxy failed.
-
-    ``status`` is the HTTP status a CONNECT proxy answered (407 when it wants
-    credentials, 403 when it refuses the port, ...) or ``None`` when the
-    failure was not an HTTP answer (a SOCKS error, a malformed reply, the
-    proxy closing the connection).  ``headers`` holds the proxy's response
-    headers (a :class:`gorillaws.http11.Headers`) when there was one.
-    Also a :class:`ConnectionError`.
-    """
-
-    def __init__(self, msg: str, status: Optional[int] = None, headers: object = None) -> None:
-        super().__init__(msg)
-        self.status = status
-        self.headers = headers
 
 
 # --------------------------------------------------------------------------

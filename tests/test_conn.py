@@ -602,17 +602,20 @@ def test_close_status(conn_pair: Tuple[Conn, Conn]) -> None:
 # ----------------------------------------------------------------------
 
 
-def _read_until_error(conn: Conn) -> BaseException:
+def _read_until_error(conn: Conn, hang_up: bool = False) -> BaseException:
+    """Read until a read fails; with ``hang_up``, then close the socket like an app would."""
     while True:
         try:
             conn.read_message()
         except BaseException as e:  # noqa: BLE001
+            if hang_up:
+                conn.close_now()
             return e
 
 
 def test_close_handshake_with_responsive_peer(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
-    reader = run_in_thread(lambda: _read_until_error(server))
+    reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
     client.write_message(TEXT_MESSAGE, b"before close")
     start = time.monotonic()
     client.close(1000, "bye")
@@ -630,7 +633,7 @@ def test_close_handshake_with_responsive_peer(conn_pair: Tuple[Conn, Conn]) -> N
 
 def test_close_while_this_conn_is_reading_in_another_thread(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
-    peer_reader = run_in_thread(lambda: _read_until_error(server))
+    peer_reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
     my_reader = run_in_thread(lambda: _read_until_error(client))
     time.sleep(0.05)
     client.close(4001, "done")
@@ -647,6 +650,8 @@ def test_close_with_raw_peer_answering(raw_peer: RawFactory) -> None:
     def answer() -> Tuple[int, bytes]:
         got = peer.recv_close()
         peer.send_close(got[0])
+        peer.expect_eof()  # the Conn ends the TCP connection...
+        peer.close()  # ...and so do we
         return got
 
     r = run_in_thread(answer)
@@ -654,7 +659,6 @@ def test_close_with_raw_peer_answering(raw_peer: RawFactory) -> None:
     conn.close(1001, "going away")
     assert time.monotonic() - start < 2.0
     assert r.join() == (1001, b"going away")
-    assert peer.expect_eof() == b""
     assert conn.get_status() == (1001, "")
 
 
@@ -668,6 +672,8 @@ def test_close_skips_unread_messages(raw_peer: RawFactory) -> None:
         peer.send_frame(0, b"y", fin=True)
         got = peer.recv_close()
         peer.send_close(got[0])
+        peer.expect_eof()  # the Conn ends the TCP connection...
+        peer.close()  # ...and so do we
         return got
 
     r = run_in_thread(answer)
@@ -756,7 +762,7 @@ def test_close_from_writer_mid_message_raises_err_close_sent(conn_pair: Tuple[Co
 def test_context_manager_closes(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
     client.close_timeout = 0.5
-    reader = run_in_thread(lambda: _read_until_error(server))
+    reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
     with client:
         client.write_message(TEXT_MESSAGE, b"hi")
     assert client.closed

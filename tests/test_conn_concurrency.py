@@ -192,6 +192,7 @@ def test_concurrent_readers_each_message_once(conn_pair: Tuple[Conn, Conn]) -> N
             try:
                 _, data = server.read_message()
             except CloseError:
+                server.close_now()  # hang up, as an application would
                 return
             with lock:
                 got.append(data)

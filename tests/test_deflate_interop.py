@@ -367,9 +367,24 @@ def test_our_client_websockets_server(case: str, mode_name: str, fragment: int) 
 
 
 @pytest.mark.parametrize("mode_name", sorted(MODES))
-def test_prepared_messages_to_websockets_clients(mode_name: str) -> None:
-    """One PreparedMessage sent to clients with different windows, both modes."""
+def test_prepared_messages_to_websockets_clients(mode_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One PreparedMessage sent to clients with different windows, both modes.
+
+    Without context takeover each message is compressed once per distinct
+    window size and shared; with it, each goes through the connection's own
+    compressor.
+    """
+    import gorillaws.deflate
     from gorillaws.prepared import PreparedMessage
+
+    standalone: List[int] = []
+    orig = gorillaws.deflate.compress_standalone
+
+    def counting(data: Any, level: int = 1, window_bits: int = 15) -> bytes:
+        standalone.append(window_bits)
+        return orig(data, level, window_bits)
+
+    monkeypatch.setattr(gorillaws.deflate, "compress_standalone", counting)
 
     upgrader = Upgrader(compression_mode=MODES[mode_name], handshake_timeout=TIMEOUT)
     rnd = random.Random(7)
@@ -381,12 +396,16 @@ def test_prepared_messages_to_websockets_clients(mode_name: str) -> None:
     lsock.settimeout(TIMEOUT)
     url = "ws://127.0.0.1:%d/" % lsock.getsockname()[1]
     clients, conns = [], []
+    counters_: List[Optional[CodecCounter]] = []
     try:
         for bits in (8, 9, 15, None):
             factory = ws_deflate.ClientPerMessageDeflateFactory(server_max_window_bits=bits)
             holder: List[Any] = []
-            t = threading.Thread(target=lambda: holder.append(ws_connect(url, extensions=[factory], compression=None,
-                                                                      open_timeout=TIMEOUT, max_size=None)))
+            t = threading.Thread(
+                target=lambda: holder.append(
+                    ws_connect(url, extensions=[factory], compression=None, open_timeout=TIMEOUT, legacy=True)
+                )
+            )
             t.start()
             sock, _ = lsock.accept()
             sock.settimeout(None)
@@ -394,8 +413,7 @@ def test_prepared_messages_to_websockets_clients(mode_name: str) -> None:
             t.join(TIMEOUT)
             clients.append(holder[0])
             conns.append(conn)
-            counter = prepare(conn)
-            assert counter is not None
+            counters_.append(prepare(conn))
             assert conn.compression.out_window_bits == (bits or 15)
         for _ in range(2):  # twice: with context takeover, the window now holds history
             for pm, text in zip(prepared, texts):
@@ -403,12 +421,19 @@ def test_prepared_messages_to_websockets_clients(mode_name: str) -> None:
                     conn.write_prepared_message(pm)
                 for ws in clients:
                     assert ws.recv(timeout=TIMEOUT) == text
+        counters = [c for c in counters_ if c is not None]
+        if MODES[mode_name] == NCT:
+            assert sorted(standalone) == sorted([8, 9, 15] * len(texts))
+            assert all(c.compressed == 0 for c in counters)
+        else:
+            assert standalone == []
+            assert all(c.compressed == 2 * len(texts) for c in counters)
     finally:
         lsock.close()
+        for conn in conns:  # first: our side drains until the peer's close frame
+            conn.close()
         for ws in clients:
             ws.close()
-        for conn in conns:
-            conn.close()
 
 
 def test_websockets_client_without_deflate(our_server: Callable[..., OurServer]) -> None:
@@ -597,3 +622,136 @@ def test_our_server_node_ws_client(node_peer: Callable[[List[str]], NodePeer], c
     finally:
         conn.close()
     assert peer.wait_line("CLOSED ") == "1000"
+
+
+# ---------------------------------------------------------------------------
+# The Conn's compression path, frame by frame (no third-party peer)
+
+from conftest import RawPeer, make_conn_pair, run_in_thread  # noqa: E402
+
+from gorillaws.deflate import DeflateParams  # noqa: E402
+from gorillaws.exceptions import ErrReadLimit, ProtocolError  # noqa: E402
+
+
+def codec_pair(mode: int, bits: Optional[int] = None) -> Tuple[PerMessageDeflate, PerMessageDeflate]:
+    nct = mode == NCT
+    params = DeflateParams(nct, nct, bits, bits)
+    return PerMessageDeflate(params, True, mode), PerMessageDeflate(params, False, mode)
+
+
+def fail_and_get_close(conn: Conn, peer: RawPeer, exc_type: type) -> Tuple[int, Any]:
+    closing = run_in_thread(peer.recv_close_and_hang_up)
+    with pytest.raises(exc_type) as ei:
+        conn.set_read_deadline(time.monotonic() + TIMEOUT)
+        conn.read_message()
+    return closing.join()[0], ei.value
+
+
+@pytest.mark.parametrize("mode_name", sorted(MODES))
+def test_conn_refuses_decompression_bomb(raw_peer: Callable[..., Tuple[Conn, RawPeer]], mode_name: str) -> None:
+    import gc
+    import tracemalloc
+
+    # 100 MiB of zeros in one ~100 KB frame; the read limit is 1 MiB.
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    zeros = bytes(1 << 20)
+    bomb = b"".join(c.compress(zeros) for _ in range(100)) + c.flush(zlib.Z_SYNC_FLUSH)[:-4]
+    conn, peer = raw_peer(server=True, compression=codec_pair(MODES[mode_name])[0])
+    conn.set_read_limit(1 << 20)
+    sender = run_in_thread(lambda: peer.send_frame(BINARY_MESSAGE, bomb, rsv=0x40))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        code, exc = fail_and_get_close(conn, peer, ErrReadLimit)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    sender.join()
+    assert code == 1009 and exc.code == 1009
+    assert peak < 8 << 20, peak  # the limit and some buffers, never 100 MiB
+
+
+def test_conn_read_limit_counts_decompressed_bytes(raw_peer: Callable[..., Tuple[Conn, RawPeer]]) -> None:
+    server_codec, client_codec = codec_pair(CT)
+    conn, peer = raw_peer(server=True, compression=server_codec)
+    conn.set_read_limit(5000)
+    # 5000 bytes compress to a few dozen: accepted at exactly the limit ...
+    peer.send_frame(BINARY_MESSAGE, client_codec.compress_message(b"a" * 5000), rsv=0x40)
+    conn.set_read_deadline(time.monotonic() + TIMEOUT)
+    assert conn.read_message() == (BINARY_MESSAGE, b"a" * 5000)
+    # ... and one more byte, split over two frames, is too big.
+    payload = client_codec.compress_message(b"b" * 5001)
+    peer.send_frame(BINARY_MESSAGE, payload[:5], rsv=0x40, fin=False)
+    peer.send_frame(0, payload[5:])
+    code, _ = fail_and_get_close(conn, peer, ErrReadLimit)
+    assert code == 1009
+
+
+@pytest.mark.parametrize(
+    "frames_kind",
+    ["rsv1-continuation", "rsv1-ping", "rsv1-close", "rsv2", "corrupt"],
+)
+def test_conn_compressed_protocol_errors(raw_peer: Callable[..., Tuple[Conn, RawPeer]], frames_kind: str) -> None:
+    server_codec, client_codec = codec_pair(CT)
+    conn, peer = raw_peer(server=True, compression=server_codec)
+    expected = 1002
+    if frames_kind == "rsv1-continuation":
+        payload = client_codec.compress_message(b"hello hello hello")
+        peer.send_frame(TEXT_MESSAGE, payload[:3], rsv=0x40, fin=False)
+        peer.send_frame(0, payload[3:], rsv=0x40)
+    elif frames_kind == "rsv1-ping":
+        peer.send_frame(9, b"\x00", rsv=0x40)
+    elif frames_kind == "rsv1-close":
+        peer.send_frame(8, b"\x03\xe8", rsv=0x40)
+    elif frames_kind == "rsv2":
+        peer.send_frame(TEXT_MESSAGE, client_codec.compress_message(b"x" * 100), rsv=0x20)
+    else:
+        peer.send_frame(BINARY_MESSAGE, b"\xff\xff\xff\xff", rsv=0x40)
+        expected = 1007
+    code, exc = fail_and_get_close(conn, peer, ProtocolError)
+    assert code == expected and exc.code == expected
+
+
+def test_conn_rsv1_without_negotiation(raw_peer: Callable[..., Tuple[Conn, RawPeer]]) -> None:
+    conn, peer = raw_peer(server=True)
+    peer.send_frame(TEXT_MESSAGE, bytes.fromhex("f248cdc9c90700"), rsv=0x40)
+    code, _ = fail_and_get_close(conn, peer, ProtocolError)
+    assert code == 1002
+
+
+@pytest.mark.parametrize("mode_name", sorted(MODES))
+@pytest.mark.parametrize("bits", [None, 9])
+def test_conn_pair_random_fragmented_round_trips(mode_name: str, bits: Optional[int]) -> None:
+    """Random messages both ways through compressed fragmented streams, read whole and in pieces."""
+    server_codec, client_codec = codec_pair(MODES[mode_name], bits)
+    server_codec.threshold = client_codec.threshold = 0
+    server, client = make_conn_pair(
+        server_kwargs={"compression": server_codec, "write_buffer_size": 512},
+        client_kwargs={"compression": client_codec, "write_buffer_size": 777},
+    )
+    rnd = random.Random(seed(mode_name, bits))
+    messages = random_messages(seed(mode_name, bits, "conn"), count=16)
+    try:
+        for conn in (server, client):
+            conn.set_read_deadline(time.monotonic() + TIMEOUT)
+            conn.set_write_deadline(time.monotonic() + TIMEOUT)
+        for sender, receiver in ((server, client), (client, server), (server, client)):
+            for mtype, data in messages:
+                fragment = rnd.choice([0, 1, 300, 5000])
+                w = run_in_thread(lambda: send(sender, mtype, data, fragment))
+                if rnd.random() < 0.5:
+                    assert receiver.read_message() == (mtype, data)
+                else:
+                    got_type, reader = receiver.next_reader()
+                    parts = []
+                    while True:
+                        piece = reader.read(rnd.choice([1, 100, 4096, 65536]))
+                        if not piece:
+                            break
+                        parts.append(piece)
+                    assert (got_type, b"".join(parts)) == (mtype, data)
+                w.join()
+    finally:
+        close = run_in_thread(client.close)
+        server.close()
+        close.join()

@@ -35,6 +35,23 @@ def read_text(conn: gorillaws.Conn) -> str:
     return data.decode()
 
 
+def read_until(conn: gorillaws.Conn, text: str) -> None:
+    """Read text messages until ``text`` arrives (others are skipped)."""
+    while read_text(conn) != text:
+        pass
+
+
+def join_chat(*conns: gorillaws.Conn) -> None:
+    """Wait until every connection is registered with the chat hub.
+
+    A client's own message comes back only after its registration (both go
+    through the hub's queue in order), so seeing it proves registration.
+    """
+    for i, conn in enumerate(conns):
+        conn.write_message(gorillaws.TEXT_MESSAGE, f"joined {i}")
+        read_until(conn, f"joined {i}")
+
+
 def http_get(url: str) -> Tuple[int, str, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
@@ -92,19 +109,10 @@ def test_chat_broadcasts_to_everyone(chat: str) -> None:
     ws = chat.replace("http://", "ws://") + "ws"
     a, b, c = dial(ws), dial(ws), dial(ws)
     try:
-        # Registration is asynchronous (via the hub): wait until c sees a's probe.
-        deadline = time.monotonic() + READ_WAIT
-        a.write_message(gorillaws.TEXT_MESSAGE, "probe")
-        while read_text(c) != "probe":
-            assert time.monotonic() < deadline
+        join_chat(a, b, c)
         a.write_message(gorillaws.TEXT_MESSAGE, "  hello\n  everyone  ")
-        for conn in (b, c):
-            got = read_text(conn)
-            while got == "probe":
-                got = read_text(conn)
-            assert got == "hello everyone"
-        while read_text(a) != "hello everyone":
-            pass
+        for conn in (a, b, c):
+            read_until(conn, "hello everyone")
     finally:
         for conn in (a, b, c):
             conn.close()
@@ -169,3 +177,202 @@ def test_chat_refuses_cross_origin(chat: str) -> None:
         gorillaws.Dialer(handshake_timeout=5).dial(ws, {"Origin": "http://evil.example"})
     assert info.value.response.status == 403
 
+
+
+# ---------------------------------------------------------------------------
+# command
+# ---------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes (its parent reaps it soon).
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _command_server(*command: str) -> Program:
+    return Program(python("examples/command/server.py", "--addr", "127.0.0.1:0", "--", *command))
+
+
+def _collect(conn: gorillaws.Conn, until: str, stream: str = "stdout") -> str:
+    text = ""
+    while until not in text:
+        msg = conn.read_json()
+        if msg.get("stream") == stream:
+            text += msg["data"]
+    return text
+
+
+def test_command_streams_stdout_stderr_and_stdin() -> None:
+    script = (
+        "import sys\n"
+        "print('ready', flush=True)\n"
+        "print('to stderr', file=sys.stderr, flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    print('got:' + line.strip(), flush=True)\n"
+        "sys.exit(3)\n"
+    )
+    with _command_server(sys.executable, "-c", script) as prog:
+        url = prog.wait_for(r"(http://127\.0\.0\.1:\d+/)").group(1)
+        status, _, body = http_get(url)
+        assert status == 200 and b'id="out"' in body
+        conn = dial(url.replace("http://", "ws://") + "ws")
+        try:
+            # Output arrives in chunks as written; gather each stream.
+            got = {"stdout": "", "stderr": ""}
+            while "ready\n" not in got["stdout"] or "to stderr\n" not in got["stderr"]:
+                msg = conn.read_json()
+                got[msg["stream"]] += msg["data"]
+            assert got == {"stdout": "ready\n", "stderr": "to stderr\n"}
+            conn.write_message(gorillaws.TEXT_MESSAGE, "hello\n")
+            assert "got:hello" in _collect(conn, "got:hello")
+            conn.write_message(gorillaws.TEXT_MESSAGE, "wor")
+            conn.write_message(gorillaws.TEXT_MESSAGE, "ld\n")
+            assert "got:world" in _collect(conn, "got:world")
+        finally:
+            conn.close()
+
+
+def test_command_exit_is_reported_and_closes() -> None:
+    with _command_server(sys.executable, "-c", "print('bye'); raise SystemExit(7)") as prog:
+        url = prog.wait_for(r"(http://127\.0\.0\.1:\d+/)").group(1)
+        conn = dial(url.replace("http://", "ws://") + "ws")
+        try:
+            seen = []
+            with pytest.raises(gorillaws.CloseError) as info:
+                while True:
+                    seen.append(conn.read_json())
+            assert {"exit": 7} in seen
+            assert info.value.code == gorillaws.CLOSE_NORMAL_CLOSURE
+        finally:
+            conn.close_now()
+
+
+def test_command_process_ends_when_socket_closes() -> None:
+    # A process that ignores stdin EOF and SIGTERM must still be killed.
+    script = (
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print(os.getpid(), flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    with _command_server(sys.executable, "-c", script) as prog:
+        url = prog.wait_for(r"(http://127\.0\.0\.1:\d+/)").group(1)
+        conn = dial(url.replace("http://", "ws://") + "ws")
+        pid = int(_collect(conn, "\n").strip())
+        assert _pid_alive(pid)
+        conn.close_now()  # vanish without a close frame
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid):
+            assert time.monotonic() < deadline, "the command outlived its socket"
+            time.sleep(0.05)
+
+
+def test_command_default_is_a_python_prompt() -> None:
+    with Program(python("examples/command/server.py", "--addr", "127.0.0.1:0")) as prog:
+        url = prog.wait_for(r"(http://127\.0\.0\.1:\d+/)").group(1)
+        conn = dial(url.replace("http://", "ws://") + "ws")
+        try:
+            _collect(conn, ">>> ", "stderr")
+            conn.write_message(gorillaws.TEXT_MESSAGE, "print(6 * 7)\n")
+            assert "42" in _collect(conn, "42")
+        finally:
+            conn.close()
+
+
+# ---------------------------------------------------------------------------
+# filewatch
+# ---------------------------------------------------------------------------
+
+
+def test_filewatch_pushes_changes(tmp_path) -> None:
+    watched = tmp_path / "notes.txt"
+    watched.write_text("first <version>\n")
+    with Program(python("examples/filewatch/server.py", str(watched), "--addr", "127.0.0.1:0", "--poll", "0.05")) as prog:
+        url = prog.wait_for(r"open (http://127\.0\.0\.1:\d+/)").group(1)
+        status, _, body = http_get(url)
+        assert status == 200
+        assert b"first &lt;version&gt;" in body  # escaped into the page
+        since = int(body.split(b"since=")[1].split(b'"')[0])
+        assert since == watched.stat().st_mtime_ns
+
+        conn = dial(url.replace("http://", "ws://") + f"ws?since={since}")
+        try:
+            watched.write_text("second version\n")
+            os.utime(watched, ns=(since + 10**9, since + 10**9))
+            assert read_text(conn) == "second version\n"
+            watched.write_text("third\n")
+            os.utime(watched, ns=(since + 2 * 10**9, since + 2 * 10**9))
+            assert read_text(conn) == "third\n"
+        finally:
+            conn.close()
+
+        # A page with a stale modification time gets the file at once.
+        conn = dial(url.replace("http://", "ws://") + "ws?since=1")
+        try:
+            assert read_text(conn) == "third\n"
+            # The page must not send data: 1008.
+            conn.write_message(gorillaws.TEXT_MESSAGE, "hi")
+            with pytest.raises(gorillaws.CloseError) as info:
+                while True:
+                    conn.read_message()
+            assert info.value.code == gorillaws.CLOSE_POLICY_VIOLATION
+        finally:
+            conn.close_now()
+
+
+# ---------------------------------------------------------------------------
+# flask (dev server and gunicorn)
+# ---------------------------------------------------------------------------
+
+
+def _exercise_flask(base: str) -> None:
+    status, ctype, body = http_get(base + "/")
+    assert status == 200 and b'id="log"' in body
+    ws = base.replace("http://", "ws://")
+    e = dial(ws + "/echo")
+    try:
+        e.write_message(gorillaws.BINARY_MESSAGE, b"\x00flask")
+        assert e.read_message() == (gorillaws.BINARY_MESSAGE, b"\x00flask")
+        e.write_message(gorillaws.TEXT_MESSAGE, "text too")
+        assert read_text(e) == "text too"
+    finally:
+        e.close()
+    a, b = dial(ws + "/ws"), dial(ws + "/ws")
+    try:
+        join_chat(a, b)
+        b.write_message(gorillaws.TEXT_MESSAGE, "hello from b")
+        read_until(a, "hello from b")
+    finally:
+        a.close()
+        b.close()
+    # A plain GET on a WebSocket route is refused by the upgrader.
+    assert http_get(base + "/echo")[0] in (400, 426)
+
+
+def test_flask_dev_server() -> None:
+    port = free_port()
+    with Program(python("examples/flask/app.py", "--addr", f"127.0.0.1:{port}")) as prog:
+        prog.wait_for(r"Flask example")
+        wait_port(port)
+        _exercise_flask(f"http://127.0.0.1:{port}")
+
+
+def test_flask_under_gunicorn() -> None:
+    pytest.importorskip("gunicorn")
+    port = free_port()
+    argv = python(
+        "-m", "gunicorn", "-k", "gthread", "--threads", "16", "-w", "1",
+        "-b", f"127.0.0.1:{port}", "--chdir", os.path.join(EXAMPLES, "flask"), "app:app",
+    )
+    with Program(argv) as prog:
+        prog.wait_for(r"Booting worker")
+        wait_port(port)
+        _exercise_flask(f"http://127.0.0.1:{port}")

@@ -207,8 +207,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     host, _, port = args.addr.rpartition(":")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     server = CommandServer((host.strip("[]") or "127.0.0.1", int(port)), command)
-    bound = server.server_address
-    print(f"Running {' '.join(command)!r} for each visitor of http://{bound[0]}:{bound[1]}/ (Ctrl-C to stop)", flush=True)
+    host_bound, port_bound = server.server_address[:2]
+    shown = host_bound.decode() if isinstance(host_bound, bytes) else host_bound
+    print(f"Running {' '.join(command)!r} for each visitor of http://{shown}:{port_bound}/ (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

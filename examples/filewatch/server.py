@@ -197,8 +197,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     host, _, port = args.addr.rpartition(":")
     server = WatchServer((host.strip("[]") or "127.0.0.1", int(port)), os.path.abspath(args.file), args.poll)
-    bound = server.server_address
-    print(f"Watching {args.file}: open http://{bound[0]}:{bound[1]}/ (Ctrl-C to stop)", flush=True)
+    host_bound, port_bound = server.server_address[:2]
+    shown = host_bound.decode() if isinstance(host_bound, bytes) else host_bound
+    print(f"Watching {args.file}: open http://{shown}:{port_bound}/ (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

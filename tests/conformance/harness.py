@@ -39,6 +39,9 @@ from .fuzzer import DeflateSetup, FuzzPeer, Observed
 Events = List[Tuple[str, bytes]]
 
 IO_TIMEOUT = 10.0
+
+#: Results of the cases run in this process (for the end-of-run summary).
+RESULTS: List["Result"] = []
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
