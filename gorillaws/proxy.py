@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
-from .exceptions import DeadlineExceeded, ProxyError, WebSocketError
+from .exceptions import DeadlineExceeded, ProxyError
 from .http11 import MAX_HEAD_SIZE, HttpParseError, find_head_end, parse_response_head
 
 __all__ = [

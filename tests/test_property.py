@@ -1,0 +1,144 @@
+"""Property-based tests (hypothesis): random messages, random fragmentations.
+
+The sender is a hand-written framer (conftest.build_frame), independent of
+gorillaws's own writer: each message is cut into random fragments (empty ones
+included), masked with random keys, with random pings and pongs interleaved.
+The Conn must read every message back intact, through read_message and
+through next_reader with random read sizes, and answer every ping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import List, Tuple
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gorillaws import BINARY_MESSAGE, PING_MESSAGE, PONG_MESSAGE, TEXT_MESSAGE, Conn
+
+from conftest import RawPeer, build_frame, make_conn_pair, run_in_thread
+
+# (opcode, payload, cut points, control frames to insert after each fragment)
+Message = Tuple[int, bytes, List[int], List[List[Tuple[int, bytes]]]]
+
+control = st.tuples(st.sampled_from([PING_MESSAGE, PONG_MESSAGE]), st.binary(max_size=125))
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> Message:
+    if draw(st.booleans()):
+        opcode = TEXT_MESSAGE
+        payload = draw(st.text(max_size=600)).encode("utf-8")
+    else:
+        opcode = BINARY_MESSAGE
+        size = draw(st.sampled_from([0, 1, 10, 125, 126, 300, 1000, 65535, 65536, 70000]))
+        payload = os.urandom(size) if size > 2000 else draw(st.binary(min_size=size, max_size=size))
+    cuts = sorted(draw(st.lists(st.integers(0, len(payload)), max_size=8)))
+    controls = [draw(st.lists(control, max_size=2)) for _ in range(len(cuts) + 1)]
+    return opcode, payload, cuts, controls
+
+
+def _frames_for(msg: Message) -> bytes:
+    opcode, payload, cuts, controls = msg
+    bounds = [0, *cuts, len(payload)]
+    out = []
+    n = len(bounds) - 1
+    for i in range(n):
+        frag = payload[bounds[i] : bounds[i + 1]]
+        out.append(build_frame(opcode if i == 0 else 0, frag, fin=i == n - 1, key=os.urandom(4)))
+        # Controls may come between fragments (not after the last one here,
+        # where they are simply between messages).
+        for cop, cpayload in controls[i]:
+            out.append(build_frame(cop, cpayload, key=os.urandom(4)))
+    return b"".join(out)
+
+
+def _expected_pongs(msgs: List[Message]) -> List[bytes]:
+    return [p for m in msgs for ctl in m[3] for (op, p) in ctl if op == PING_MESSAGE]
+
+
+def _run(msgs: List[Message], use_reader: bool, read_sizes: List[int], rbs: int) -> None:
+    a, b = socket.socketpair()
+    conn = Conn(a, is_server=True, read_buffer_size=rbs)
+    peer = RawPeer(b, masks=True)
+    try:
+        conn.set_read_limit(0)
+        wire = b"".join(_frames_for(m) for m in msgs)
+        sender = run_in_thread(lambda: peer.send_raw(wire))
+        # Collect the pongs concurrently so the Conn never blocks writing them.
+        n_pings = len(_expected_pongs(msgs))
+        pong_reader = run_in_thread(lambda: [peer.recv_frame() for _ in range(n_pings)])
+        k = 0
+        for opcode, payload, _, _ in msgs:
+            if use_reader:
+                mt, r = conn.next_reader()
+                got = bytearray()
+                while True:
+                    chunk = r.read(read_sizes[k % len(read_sizes)])
+                    k += 1
+                    if not chunk:
+                        break
+                    got += chunk
+                data = bytes(got)
+            else:
+                mt, data = conn.read_message()
+            assert mt == opcode
+            assert data == payload
+        sender.join()
+        pongs = pong_reader.join()
+        assert [(f.opcode, f.payload, f.masked) for f in pongs] == [
+            (PONG_MESSAGE, p, False) for p in _expected_pongs(msgs)
+        ]
+    finally:
+        conn.close_now()
+        peer.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    msgs=st.lists(messages(), min_size=1, max_size=4),
+    rbs=st.sampled_from([256, 1000, 4096, 65536]),
+)
+def test_random_fragmentations_read_message(msgs: List[Message], rbs: int) -> None:
+    _run(msgs, False, [1], rbs)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    msgs=st.lists(messages(), min_size=1, max_size=4),
+    read_sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=5),
+    rbs=st.sampled_from([256, 4096]),
+)
+def test_random_fragmentations_next_reader(msgs: List[Message], read_sizes: List[int], rbs: int) -> None:
+    _run(msgs, True, read_sizes, rbs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    payload=st.binary(max_size=3000),
+    chunks=st.lists(st.integers(1, 1500), min_size=1, max_size=6),
+    wbs=st.sampled_from([128, 200, 1000, 4096]),
+    client_writes=st.booleans(),
+)
+def test_next_writer_round_trip(payload: bytes, chunks: List[int], wbs: int, client_writes: bool) -> None:
+    server, client = make_conn_pair("socketpair", write_buffer_size=wbs)
+    try:
+        w_conn, r_conn = (client, server) if client_writes else (server, client)
+
+        def write() -> None:
+            with w_conn.next_writer(BINARY_MESSAGE) as w:
+                i = k = 0
+                while i < len(payload):
+                    n = chunks[k % len(chunks)]
+                    w.write(payload[i : i + n])
+                    i += n
+                    k += 1
+
+        t = run_in_thread(write)
+        assert r_conn.read_message() == (BINARY_MESSAGE, payload)
+        t.join()
+    finally:
+        server.close_now()
+        client.close_now()
