@@ -3,7 +3,7 @@
 Every fenced ```python block in ``docs/*.md`` and ``README.md`` is run as a
 script in a subprocess, under a timeout, in a scratch directory.  Snippets
 talk to ``ws://127.0.0.1:8080/``; the test starts an echo server
-(``gorillaws serve``) on a free port and rewrites ``8080`` to it.
+(``gorillaws serve``) on a free port and rewrites every ``8080`` to it.
 
 Markers, on the line just before a block:
 
@@ -104,7 +104,7 @@ def echo_port() -> Iterator[int]:
 
 
 def _with_port(code: str, port: int) -> str:
-    return re.sub(r"(127\.0\.0\.1|localhost):8080", rf"\g<1>:{port}", code)
+    return re.sub(r"\b8080\b", str(port), code)
 
 
 def _run(snippet: Snippet, port: int, tmp_path: str) -> None:
