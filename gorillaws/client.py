@@ -205,6 +205,11 @@ class Dialer:
     :param compression_mode: one of the ``gorillaws.deflate.COMPRESSION_*``
         modes (nhooyr's ``CompressionMode``); when not None it overrides
         ``enable_compression``.
+    :param compression_level: deflate level (-2..9) of the connection's
+        compressor (gorilla's default is 1).
+    :param compression_threshold: messages shorter than this many bytes are
+        sent uncompressed (nhooyr's ``CompressionThreshold``); None picks
+        nhooyr's defaults, 512 without and 128 with context takeover.
     :param jar: an :class:`http.cookiejar.CookieJar`: its cookies for the URL
         are sent, and ``Set-Cookie`` headers of the response stored.
     :param host: the Host header to send instead of the URL's host (nhooyr's
@@ -227,6 +232,8 @@ class Dialer:
         subprotocols: Sequence[str] = (),
         enable_compression: bool = False,
         compression_mode: Optional[int] = None,
+        compression_level: int = 1,
+        compression_threshold: Optional[int] = None,
         jar: Optional[http.cookiejar.CookieJar] = None,
         host: str = "",
     ) -> None:
@@ -242,6 +249,8 @@ class Dialer:
         self.subprotocols = list(subprotocols)
         self.enable_compression = enable_compression
         self.compression_mode = compression_mode
+        self.compression_level = compression_level
+        self.compression_threshold = compression_threshold
         self.jar = jar
         self.host = host
 
@@ -322,7 +331,9 @@ class Dialer:
                 resp, key, offered_protocols, [offer] if offer else []
             )
             try:
-                compression = deflate.client_accept(extensions, mode)
+                compression = deflate.client_accept(
+                    extensions, mode, level=self.compression_level, threshold=self.compression_threshold
+                )
             except ValueError as exc:
                 raise ErrBadHandshake(f"websocket: bad handshake: {exc}", response=resp) from None
             conn = Conn(

@@ -516,6 +516,11 @@ class Upgrader:
     :param compression_mode: one of the ``COMPRESSION_*`` constants of
         :mod:`gorillaws.deflate` (nhooyr's ``CompressionMode``); overrides
         ``enable_compression`` when given.
+    :param compression_level: deflate level (-2..9) of the connections'
+        compressors (gorilla's ``SetCompressionLevel`` default is 1).
+    :param compression_threshold: messages shorter than this many bytes are
+        sent uncompressed (nhooyr's ``CompressionThreshold``); None picks
+        nhooyr's defaults, 512 without and 128 with context takeover.
     :param origin_patterns: nhooyr's ``OriginPatterns``: host globs
         (case-insensitive; with ``://``, also the scheme) of origins allowed
         besides the request's own host.  Used when ``check_origin`` is None.
@@ -535,6 +540,8 @@ class Upgrader:
         check_origin: Optional[CheckOrigin] = None,
         enable_compression: bool = False,
         compression_mode: Optional[int] = None,
+        compression_level: int = 1,
+        compression_threshold: Optional[int] = None,
         origin_patterns: Sequence[str] = (),
         insecure_skip_verify: bool = False,
     ) -> None:
@@ -547,6 +554,8 @@ class Upgrader:
         self.check_origin = check_origin
         self.enable_compression = enable_compression
         self.compression_mode = compression_mode
+        self.compression_level = compression_level
+        self.compression_threshold = compression_threshold
         self.origin_patterns = list(origin_patterns)
         self.insecure_skip_verify = insecure_skip_verify
 
@@ -628,7 +637,9 @@ class Upgrader:
             return "", None  # a malformed offer is declined, not fatal
         from . import deflate
 
-        result = deflate.server_negotiate(offers, mode)
+        result = deflate.server_negotiate(
+            offers, mode, level=self.compression_level, threshold=self.compression_threshold
+        )
         if result is None:
             return "", None
         return result[0], result[1]
