@@ -81,14 +81,19 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import DEFAULT_DIALER, Dialer, dial  # noqa: F401
-    from .deflate import (  # noqa: F401
-        COMPRESSION_CONTEXT_TAKEOVER,
-        COMPRESSION_DISABLED,
-        COMPRESSION_NO_CONTEXT_TAKEOVER,
-    )
-    from .proxy import proxy_from_environment  # noqa: F401
-    from .server import HIJACKED, Handler, Upgrader, UpgradeRequest, is_websocket_upgrade, subprotocols  # noqa: F401
+    from .client import DEFAULT_DIALER as DEFAULT_DIALER
+    from .client import Dialer as Dialer
+    from .client import dial as dial
+    from .deflate import COMPRESSION_CONTEXT_TAKEOVER as COMPRESSION_CONTEXT_TAKEOVER
+    from .deflate import COMPRESSION_DISABLED as COMPRESSION_DISABLED
+    from .deflate import COMPRESSION_NO_CONTEXT_TAKEOVER as COMPRESSION_NO_CONTEXT_TAKEOVER
+    from .proxy import proxy_from_environment as proxy_from_environment
+    from .server import HIJACKED as HIJACKED
+    from .server import Handler as Handler
+    from .server import Upgrader as Upgrader
+    from .server import UpgradeRequest as UpgradeRequest
+    from .server import is_websocket_upgrade as is_websocket_upgrade
+    from .server import subprotocols as subprotocols
 
 
 def __getattr__(name: str) -> Any:

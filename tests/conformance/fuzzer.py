@@ -314,7 +314,7 @@ class FuzzPeer:
         """Pause between writes (lets the other side act on what it has)."""
         time.sleep(seconds)
 
-    def expect_closed_now(self, what: str, timeout: float = 2.0) -> None:
+    def expect_closed_now(self, what: str, timeout: float = 1.5) -> None:
         """Record a check: the system under test must fail the connection now (fail fast)."""
         ok = self.wait_close(timeout)
         self.checks.append(("did not fail fast: no close within %.1f s after %s" % (timeout, what), ok))

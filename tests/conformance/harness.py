@@ -263,15 +263,17 @@ def setup_from_response(params: Dict[str, Optional[str]], level: int, fuzzer_is_
     return DeflateSetup(snct, sbits, cnct, cbits, level)
 
 
-def fuzzer_client_handshake(sock: socket.socket, case: Case) -> Tuple[Optional[DeflateSetup], bytes]:
-    """Send an upgrade request as the fuzzing client; check the answer.
+def fuzzer_client_handshake(
+    sock: socket.socket, case: Case, path: str = "/echo"
+) -> Tuple[Optional[DeflateSetup], bytes]:
+    """Send an upgrade request for ``path`` as the fuzzing client; check the answer.
 
     Returns the agreed deflate setup (None when the server declined or none
     was offered) and bytes received after the response head.
     """
     key = base64.b64encode(os.urandom(16)).decode("ascii")
     lines = [
-        "GET /echo HTTP/1.1",
+        "GET %s HTTP/1.1" % path,
         "Host: 127.0.0.1",
         "Upgrade: websocket",
         "Connection: Upgrade",
@@ -315,10 +317,18 @@ def answer_for(offer: Dict[str, Optional[str]], want: DeflateSetup) -> Tuple[str
     return "; ".join(parts), DeflateSetup(fuzzer_nct, fbits, sut_nct, sbits, want.level)
 
 
-def fuzzer_server_handshake(sock: socket.socket, case: Case) -> Tuple[Optional[DeflateSetup], bytes]:
-    """Read the upgrade request as the fuzzing server and accept it."""
+def read_upgrade_request(sock: socket.socket) -> Tuple[str, Dict[str, str], bytes]:
+    """Read an upgrade request: ``(request target, lower-cased headers, bytes after the head)``."""
     head, rest = _recv_head(sock, time.monotonic() + IO_TIMEOUT)
-    _, hdrs = _headers(head)
+    line, hdrs = _headers(head)
+    return line.split(" ")[1], hdrs, rest
+
+
+def fuzzer_server_handshake(
+    sock: socket.socket, case: Case, request: Optional[Tuple[str, Dict[str, str], bytes]] = None
+) -> Tuple[Optional[DeflateSetup], bytes]:
+    """Accept the upgrade request (read here unless ``request`` was read already) as the fuzzing server."""
+    _, hdrs, rest = request if request is not None else read_upgrade_request(sock)
     key = hdrs["sec-websocket-key"]
     lines = [
         "HTTP/1.1 101 Switching Protocols",
@@ -329,7 +339,7 @@ def fuzzer_server_handshake(sock: socket.socket, case: Case) -> Tuple[Optional[D
     agreed: Optional[DeflateSetup] = None
     offer = _parse_pmd(hdrs.get("sec-websocket-extensions", ""))
     if case.deflate is not None:
-        assert offer is not None, "the client offered no permessage-deflate: %r" % head
+        assert offer is not None, "the client offered no permessage-deflate: %r" % (hdrs,)
         answer, agreed = answer_for(offer, case.deflate)
         lines.append("Sec-WebSocket-Extensions: " + answer)
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
@@ -339,6 +349,34 @@ def fuzzer_server_handshake(sock: socket.socket, case: Case) -> Tuple[Optional[D
 # ----------------------------------------------------------------------
 # Running a case
 # ----------------------------------------------------------------------
+
+
+def play(case: Case, peer: FuzzPeer, sut_done: Optional[Callable[[float], bool]] = None) -> Tuple[List[str], Observed]:
+    """Play ``case``'s actions on ``peer`` and judge what the other side did."""
+    try:
+        case.actions(peer)
+        if case.fuzzer_closes and not peer.close_sent:
+            # Let the echoes arrive before closing, as Autobahn does.
+            peer.wait_events(len(case.expect), case.timeout)
+            peer.send_close(1000)
+    except BaseException:
+        peer.finish(0.0)
+        if sut_done is not None:
+            sut_done(5.0)
+        raise
+    obs = peer.finish(case.timeout)
+    problems = judge(case, obs, peer)
+    if sut_done is not None and not sut_done(case.timeout):
+        problems.append("the gorillaws endpoint did not finish")
+    return problems, obs
+
+
+def run_case_against_server(case: Case, host: str, port: int, path: str) -> Tuple[List[str], Observed]:
+    """Play ``case`` as the fuzzing client against a running server (e.g. the Autobahn example)."""
+    sock = socket.create_connection((host, port), timeout=IO_TIMEOUT)
+    agreed, initial = fuzzer_client_handshake(sock, case, path)
+    peer = FuzzPeer(sock, is_client=True, deflate=agreed, initial_data=initial)
+    return play(case, peer)
 
 
 def _listener() -> socket.socket:
@@ -416,21 +454,7 @@ def run_case(case: Case, direction: str, setup: str = "raw") -> Result:
         lsock.close()
     assert fsock is not None
     peer = FuzzPeer(fsock, is_client=sut_is_server, deflate=agreed, initial_data=initial)
-    try:
-        case.actions(peer)
-        if case.fuzzer_closes and not peer.close_sent:
-            # Let the echoes arrive before closing, as Autobahn does.
-            peer.wait_events(len(case.expect), case.timeout)
-            peer.send_close(1000)
-    except BaseException:
-        peer.finish(0.0)
-        sut.join(5.0)
-        raise
-    obs = peer.finish(case.timeout)
-    finished = sut.join(case.timeout)
-    problems = judge(case, obs, peer)
-    if not finished:
-        problems.append("the gorillaws endpoint did not finish")
+    problems, obs = play(case, peer, sut.join)
     err = sut.error
     if err is not None and not isinstance(err, (WebSocketError, OSError)):
         problems.append("the gorillaws endpoint raised %r" % (err,))

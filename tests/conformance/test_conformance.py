@@ -44,6 +44,8 @@ def _params() -> List[Any]:
     def add(case: Case, direction: str, setup: str) -> None:
         marks = []
         if case.id in KNOWN:
+            if setup != "raw":
+                return  # a known miss is shown once per direction
             marks.append(pytest.mark.xfail(strict=True, reason=KNOWN[case.id]))
         out.append(pytest.param(case, direction, setup, id="%s-%s-%s" % (setup, direction, case.id), marks=marks))
 
@@ -59,7 +61,7 @@ def _params() -> List[Any]:
                 if setup == "stream":
                     if direction != "server" or g[0] not in ("1", "2", "5", "6", "9", "12", "13"):
                         continue
-                    if generated_utf8 and g[3] not in ("b", "c"):
+                    if generated_utf8 and (g[3] == "a" or (g[1] == "v" and g[3] == "c")):
                         continue
                     if g[0] == "13" and case.id.endswith("stream"):
                         continue
