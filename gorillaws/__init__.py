@@ -20,6 +20,7 @@ from .conn import (
     Conn,
     NetConn,
     SimpleBufferPool,
+    join_messages,
 )
 from .exceptions import (
     CloseError,
@@ -110,6 +111,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Conn",
     "NetConn",
+    "join_messages",
     "BufferPool",
     "SimpleBufferPool",
     "PreparedMessage",

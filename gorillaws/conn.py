@@ -74,11 +74,13 @@ from .frames import (
     parse_close_payload,
     parse_header,
 )
-from .mask import apply_mask
+from .mask import apply_mask, apply_mask_inplace
 from .utf8 import Utf8Validator
 
 __all__ = [
     "Conn",
+    "NetConn",
+    "join_messages",
     "BufferPool",
     "SimpleBufferPool",
     "DEFAULT_READ_LIMIT",
@@ -112,32 +114,6 @@ _GATHER_SEND_MIN = 16384
 # Compressed payloads are read and inflated this much at a time.
 _COMPRESSED_CHUNK = 65536
 
-# Large payloads are received (and large client frames masked) in scratch
-# buffers shared by all connections and borrowed for the length of one call.
-# A fresh buffer the size of the message per message costs more in page
-# faults (the allocator hands large blocks back to the OS) than one extra
-# pass over warm memory.  At most _SCRATCH_KEEP buffers of at most
-# _SCRATCH_MAX bytes stay in the pool.
-_SCRATCH_KEEP = 4
-_SCRATCH_MAX = 4 << 20
-_scratch_pool: List[bytearray] = []
-
-
-def _scratch_get(n: int) -> bytearray:
-    """Borrow a scratch buffer of at least ``n`` bytes (thread-safe: list ops are atomic)."""
-    try:
-        buf = _scratch_pool.pop()
-    except IndexError:
-        buf = b""  # type: ignore[assignment]
-    if len(buf) < n:
-        buf = bytearray((n + 0xFFFF) & ~0xFFFF)
-    return buf
-
-
-def _scratch_put(buf: bytearray) -> None:
-    """Give a borrowed scratch buffer back (dropped when the pool is full or it is huge)."""
-    if len(buf) <= _SCRATCH_MAX and len(_scratch_pool) < _SCRATCH_KEEP:
-        _scratch_pool.append(buf)
 
 _WANT_IO = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
@@ -648,26 +624,15 @@ class Conn:
         avail = self._rend - self._rpos
         mask = self._frame_mask
         if n >= _DIRECT_READ_MIN and n > avail:
-            # Large payload: copy what is buffered, receive the rest straight
-            # into a borrowed scratch buffer, then build the result in one
-            # pass (unmasking writes the new bytes; unmasked, one copy).
-            buf = _scratch_get(n)
-            outv = memoryview(buf)[:n]
-            try:
-                if avail:
-                    outv[:avail] = self._rview[self._rpos : self._rend]
-                self._rpos = self._rend = 0
-                got = avail
-                while got < n:
-                    got += self._recv(outv[got:], True)
-                self._frame_remaining -= n
-                if mask is None:
-                    return bytes(outv)
-                data = apply_mask(outv, mask, self._frame_mask_pos)
-            finally:
-                outv.release()
-                _scratch_put(buf)
-            self._frame_mask_pos = (self._frame_mask_pos + n) & 3
+            # Large payload: io.BufferedReader.read(n) allocates the bytes
+            # it returns and has _PayloadSource receive (and unmask) straight
+            # into them: no intermediate buffer, no copy, one allocation.
+            data = io.BufferedReader(_PayloadSource(self, n, mask, self._frame_mask_pos), 1).read(n)
+            if len(data) != n:  # pragma: no cover - _PayloadSource raises instead of EOF
+                raise CloseError(CLOSE_ABNORMAL_CLOSURE, "unexpected EOF")
+            self._frame_remaining -= n
+            if mask is not None:
+                self._frame_mask_pos = (self._frame_mask_pos + n) & 3
             return data
         if n > avail:
             self._fill(n, True)
@@ -1271,6 +1236,52 @@ class Conn:
         return NetConn(self, message_type)
 
 
+class _PayloadSource(io.RawIOBase):
+    """``n`` bytes of the current frame's payload, as a raw stream.
+
+    Only for ``io.BufferedReader(source, 1).read(n)``, which hands
+    :meth:`readinto` views of the bytes object it will return: the payload
+    is received (first from the connection's read buffer) and unmasked in
+    place there, so a large message costs one allocation and no copy.
+    """
+
+    def __init__(self, conn: Conn, n: int, mask: Optional[bytes], mask_pos: int) -> None:
+        super().__init__()
+        self._conn = conn
+        self._left = n
+        self._mask = mask
+        self._mask_pos = mask_pos
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        """Receive up to ``len(b)`` payload bytes into ``b``; raises instead of returning 0."""
+        conn = self._conn
+        view = memoryview(b)[: self._left]
+        try:
+            avail = conn._rend - conn._rpos
+            if avail:
+                k = min(avail, len(view))
+                view[:k] = conn._rview[conn._rpos : conn._rpos + k]
+                conn._rpos += k
+            else:
+                k = conn._recv(view, True)
+            if self._mask is not None:
+                apply_mask_inplace(view[:k], self._mask, self._mask_pos)
+                self._mask_pos = (self._mask_pos + k) & 3
+            self._left -= k
+            return k
+        except BaseException:
+            # The caller frees this memory on error: leave no usable view of
+            # it in the traceback's frames.
+            if isinstance(b, memoryview):
+                b.release()
+            raise
+        finally:
+            view.release()
+
+
 class _MessageReader(io.RawIOBase):
     """The reader returned by :meth:`Conn.next_reader`: one message's payload."""
 
@@ -1455,6 +1466,50 @@ class NetConn(io.RawIOBase):
                 self.conn.close()
             finally:
                 super().close()
+
+
+class _JoinedReader(io.RawIOBase):
+    """The raw stream behind :func:`join_messages`."""
+
+    def __init__(self, conn: Conn, term: bytes) -> None:
+        super().__init__()
+        self._conn = conn
+        self._term = term
+        self._reader: Optional[_MessageReader] = None
+        self._pending = b""  # what is left of ``term`` to hand out
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        if not len(view):
+            return 0
+        while True:
+            if self._pending:
+                n = min(len(view), len(self._pending))
+                view[:n] = self._pending[:n]
+                self._pending = self._pending[n:]
+                return n
+            if self._reader is None:
+                self._reader = self._conn.next_reader()[1]
+            n = self._reader.readinto(view)
+            if n:
+                return n
+            self._reader = None
+            self._pending = self._term
+
+
+def join_messages(conn: Conn, term: Union[bytes, str] = b"") -> io.BufferedReader:
+    """The connection's incoming data messages as one byte stream (gorilla's ``JoinMessages``).
+
+    ``term`` (e.g. ``b"\\n"``) follows each message in the stream.  Reading
+    the stream reads the connection, so use it from the one reading thread.
+    The stream never ends by itself: a close from the peer, or any read
+    error, is raised from its read methods as :meth:`Conn.next_reader` raises it.
+    """
+    t = term.encode("utf-8") if isinstance(term, str) else bytes(term)
+    return io.BufferedReader(_JoinedReader(conn, t))
 
 
 class _Keepalive:

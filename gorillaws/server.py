@@ -50,6 +50,14 @@ sockets cannot be duplicated; there the ``Conn`` uses the host's socket
 object directly and the view must run the connection to its end before
 returning.
 
+TLS (``wss://``): wrap the listening socket with
+``ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)``.
+With the default (True) the TLS handshake runs inside ``accept()``, in the
+accepting thread, where one client that connects and stays silent stalls
+every later one; with False it runs in the connection's own thread: inside
+:meth:`Upgrader.upgrade` for a raw socket (bounded by ``handshake_timeout``),
+or in the handler's first read for ``http.server``.
+
 gunicorn's ``sync`` worker serves one request per process at a time and is
 killed by the arbiter after ``--timeout`` seconds of silence: hand the
 connection to a thread and return, or use the ``gthread`` worker.
@@ -491,7 +499,9 @@ class Upgrader:
     serve every thread at once (don't mutate it while it does).
 
     :param handshake_timeout: seconds for the handshake (raw sockets: reading
-        the request; every mode: writing the response); None for no limit.
+        the request, and the TLS handshake of an ``SSLSocket`` accepted with
+        ``do_handshake_on_connect=False``; every mode: writing the
+        response); None for no limit.
     :param read_buffer_size: the Conn's receive buffer size (0: default).
     :param write_buffer_size: the largest frame a streaming writer sends
         before fragmenting (0: default).

@@ -82,7 +82,9 @@ class TlsServer:
     Errors raised by ``app`` (or the upgrade) are kept in ``errors``.
     """
 
-    def __init__(self, pki: TestPKI, mode: str, app: App, upgrader: Optional[Upgrader] = None) -> None:
+    def __init__(
+        self, pki: TestPKI, mode: str, app: App, upgrader: Optional[Upgrader] = None, lazy: bool = False
+    ) -> None:
         self.mode = mode
         self.app = app
         self.upgrader = upgrader or Upgrader(handshake_timeout=TIMEOUT)
@@ -106,12 +108,14 @@ class TlsServer:
 
             self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
             self.httpd.daemon_threads = True
-            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.httpd.socket = ctx.wrap_socket(
+                self.httpd.socket, server_side=True, do_handshake_on_connect=not lazy
+            )
             self.port = self.httpd.server_address[1]
             t = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
         else:
             plain = socket.create_server(("127.0.0.1", 0))
-            self.listener = ctx.wrap_socket(plain, server_side=True)
+            self.listener = ctx.wrap_socket(plain, server_side=True, do_handshake_on_connect=not lazy)
             self.listener.settimeout(0.1)
             self.port = self.listener.getsockname()[1]
             self._stop = threading.Event()
@@ -275,6 +279,7 @@ def test_large_messages_with_websockets_client(pki: TestPKI, serve: Callable[...
 def test_compressed_over_tls(pki: TestPKI, serve: Callable[..., TlsServer]) -> None:
     srv = serve(echo, Upgrader(handshake_timeout=TIMEOUT, enable_compression=True))
     with ws_connect(srv.url, ssl=client_ctx(pki), open_timeout=TIMEOUT, max_size=None) as ws:
+        assert ws.response is not None
         assert "permessage-deflate" in (ws.response.headers.get("Sec-WebSocket-Extensions") or "")
         data = b"compressible " * 100_000
         ws.send(data)
@@ -627,3 +632,52 @@ def test_websocket_error_types_reach_the_app(pki: TestPKI, serve: Callable[..., 
     err = box.get(timeout=TIMEOUT)
     assert isinstance(err, CloseError) and err.code == 1006
     srv.check()
+
+
+# ---------------------------------------------------------------------------
+# The TLS handshake itself: do_handshake_on_connect=False
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_lazy_tls_handshake(pki: TestPKI, mode: str) -> None:
+    """Listening sockets wrapped with do_handshake_on_connect=False work in both modes.
+
+    The TLS handshake then runs in the connection's own thread (inside
+    upgrade() for raw sockets, in the handler's first read for http.server)
+    instead of in the accepting thread.
+    """
+    srv = TlsServer(pki, mode, echo, lazy=True)
+    try:
+        conn = dial(pki, srv)
+        with conn:
+            conn.set_read_deadline(time.monotonic() + TIMEOUT)
+            conn.write_message(TEXT_MESSAGE, "lazy")
+            assert conn.read_message() == (TEXT_MESSAGE, b"lazy")
+        srv.check()
+    finally:
+        srv.close()
+
+
+def test_silent_tcp_client_is_cut_by_handshake_timeout(pki: TestPKI) -> None:
+    """A client that connects but never starts TLS: upgrade() gives up after
+    handshake_timeout (the TLS handshake happens inside it), and the next
+    client is served."""
+    srv = TlsServer(pki, "raw", echo, Upgrader(handshake_timeout=0.5), lazy=True)
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as silent:
+            start = time.monotonic()
+            srv.wait()
+            assert len(srv.errors) == 1 and isinstance(srv.errors[0], HandshakeError)
+            assert 0.4 <= time.monotonic() - start < TIMEOUT
+            assert silent.recv(100) == b""  # dropped
+        srv.done.clear()
+        srv.errors.clear()
+        conn = dial(pki, srv)
+        with conn:
+            conn.set_read_deadline(time.monotonic() + TIMEOUT)
+            conn.write_message(TEXT_MESSAGE, "next")
+            assert conn.read_message() == (TEXT_MESSAGE, b"next")
+        srv.check()
+    finally:
+        srv.close()

@@ -26,7 +26,7 @@ import argparse
 import http.server
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import gorillaws
 from gorillaws import deflate
@@ -120,14 +120,15 @@ def make_server(addr: str, compression: str = "context", verbose: bool = False) 
     return server
 
 
-def main(argv: Optional[list] = None) -> None:  # type: ignore[type-arg]
+def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--addr", default="127.0.0.1:9000", help="host:port to listen on (default %(default)s)")
     parser.add_argument("--compression", choices=("off", "no-context", "context"), default="context")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     server = make_server(args.addr, args.compression, args.verbose)
-    host, port = server.server_address[:2]
+    port = server.server_address[1]
+    host = args.addr.rpartition(":")[0] or "127.0.0.1"
     print("autobahn echo server listening on ws://%s:%d/" % (host, port), flush=True)
     try:
         server.serve_forever()

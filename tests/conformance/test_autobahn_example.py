@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 from types import ModuleType
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -56,7 +56,7 @@ def _selected() -> List[Case]:
 
 
 @pytest.fixture(scope="module")
-def example_server() -> Tuple[str, int]:
+def example_server() -> Iterator[Tuple[str, int]]:
     server_mod = _load("server")
     server = server_mod.serve_in_thread("127.0.0.1:0")
     host, port = server.server_address[:2]
@@ -98,7 +98,7 @@ class FakeFuzzingServer:
         self.problems: Dict[str, List[str]] = {}
         self.requests: List[str] = []
         self.reports_updated = False
-        self.error: BaseException = None  # type: ignore[assignment]
+        self.error: Optional[BaseException] = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 

@@ -6,7 +6,10 @@ package, npm ``ws``, Go's gorilla, Chromium):
 * an echo server sends every message back with the same type;
 * the text message ``close:CODE:REASON`` makes the server close the
   connection with that code and reason;
-* a peer server prints/records ``closed CODE REASON`` when a client closes.
+* a peer server prints/records ``closed CODE REASON`` when a client closes;
+* (gorillaws server only) ``ping-me`` makes it send a ping ("from-server")
+  and answer "pinged"; ``pong?`` answers ``pong-seen:`` and the pong payloads
+  received so far (for browsers, which cannot send pings).
 
 :class:`EchoServer` is gorillaws's server; :func:`client_scenario` runs
 gorillaws's client against a peer's server and returns what happened, for the
@@ -49,6 +52,7 @@ class EchoServer:
             compression_mode=MODES[compression],
             check_origin=lambda r: True,
             handshake_timeout=IO_TIMEOUT,
+            write_buffer_size=1024,
         )
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
@@ -68,11 +72,15 @@ class EchoServer:
         self._threads.append(t)
 
     def _accept_loop(self) -> None:
+        self.lsock.settimeout(0.1)
         while not self._stop:
             try:
                 sock, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            sock.settimeout(None)
             t = threading.Thread(target=self._serve, args=(sock,), name="interop-conn", daemon=True)
             t.start()
             self._threads.append(t)
@@ -87,14 +95,32 @@ class EchoServer:
         codec = conn.compression
         self.extensions.append(codec.params.header_value() if codec is not None else None)
         conn.set_read_limit(16 << 20)
+        pongs: List[bytes] = []
+        conn.set_pong_handler(pongs.append)
         try:
             while True:
                 mt, data = conn.read_message()
+                if mt == gorillaws.TEXT_MESSAGE and data == b"ping-me":
+                    # For peers that cannot ping (browsers): we ping, they pong.
+                    conn.write_control(gorillaws.PING_MESSAGE, b"from-server", time.monotonic() + 5)
+                    conn.write_message(mt, b"pinged")
+                    continue
+                if mt == gorillaws.TEXT_MESSAGE and data == b"pong?":
+                    conn.write_message(mt, b"pong-seen:" + b",".join(pongs))
+                    continue
                 if mt == gorillaws.TEXT_MESSAGE and data.startswith(b"close:"):
                     _, code, reason = data.decode("utf-8").split(":", 2)
                     conn.close(int(code), reason)
                     return
-                conn.write_message(mt, data)
+                if len(data) > 1000:
+                    # Long messages go back in fragments (the writer's buffer
+                    # is 1 KiB), split at arbitrary bytes, also compressed.
+                    w = conn.next_writer(mt)
+                    for i in range(0, len(data), 700):
+                        w.write(data[i : i + 700])
+                    w.close()
+                else:
+                    conn.write_message(mt, data)
         except gorillaws.CloseError as e:
             with self._cond:
                 self.closes.append((e.code, e.text))
@@ -117,10 +143,8 @@ class EchoServer:
     def stop(self) -> None:
         """Stop accepting, close every connection, join the threads."""
         self._stop = True
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
+        self._threads[0].join(5.0)
+        self.lsock.close()
         for c in self._conns:
             c.close_now()
         for t in self._threads:

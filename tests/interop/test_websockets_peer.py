@@ -113,8 +113,9 @@ class PeerServer:
                     ws.send(msg)
             except ConnectionClosed:
                 pass
-            if ws.close_rcvd is not None:
-                self.closes.append((ws.close_rcvd.code, ws.close_rcvd.reason))
+            rcvd = ws.protocol.close_rcvd
+            if rcvd is not None:
+                self.closes.append((rcvd.code, rcvd.reason))
                 self.done.set()
 
         self.server = serve(handler, "127.0.0.1", 0, max_size=None, ping_interval=None, **_server_kwargs(peer))
