@@ -616,6 +616,11 @@ class Conn:
             if not self._close_sent:
                 self._close_handler(code, text)
             self._read_done.set()
+            if self.is_server and self._close_sent:
+                # The close handshake is complete; RFC 6455 7.1.1 has the
+                # server end the TCP connection first, so the client is not
+                # left waiting on an application that never calls close().
+                self._linger_and_close(0.0)
             raise CloseError(code, text)
 
     def _read_frame_payload(self, limit: int) -> bytes:
@@ -1118,7 +1123,12 @@ class Conn:
         # connection: closing with unread bytes (e.g. a frame the peer sent
         # after its close) makes the kernel send a reset, which can destroy
         # our close frame before the peer reads it.
-        self._linger_and_close(min(1.0, self.close_timeout) if self._read_done.is_set() else 0.1)
+        # The server ends TCP first (RFC 6455 7.1.1); the client gives it a moment.
+        if self.is_server:
+            linger = 0.0
+        else:
+            linger = min(1.0, self.close_timeout) if self._read_done.is_set() else 0.1
+        self._linger_and_close(linger)
 
     def _drain_until_close(self, end: float) -> None:
         saved = self._read_deadline
@@ -1200,6 +1210,9 @@ class Conn:
                     self.next_reader()
                     self._fail(frames.CLOSE_POLICY_VIOLATION, "unexpected data message")
                     return
+            except CloseError:
+                # The peer closed: finish the handshake and end the connection, as nhooyr does.
+                self.close()
             except (WebSocketError, OSError):
                 pass
             finally:
@@ -1529,6 +1542,7 @@ class _Keepalive:
 
     def stop(self) -> None:
         self._stop.set()
+        self._pong.set()  # wakes a thread waiting for a pong
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
 
@@ -1536,6 +1550,8 @@ class _Keepalive:
         conn = self._conn
         while not self._stop.wait(self._interval):
             self._pong.clear()
+            if self._stop.is_set():  # stop() ran between the wait and the clear
+                return
             try:
                 conn.write_control(PING_MESSAGE, b"", time.monotonic() + self._timeout)
             except (WebSocketError, OSError):

@@ -785,3 +785,36 @@ def test_close_payload_on_the_wire(raw_peer: RawFactory) -> None:
     conn.write_control(CLOSE_MESSAGE, gorillaws.format_close_message(4999, "é"))
     f = peer.recv_frame()
     assert (f.opcode, f.payload) == (CLOSE_MESSAGE, struct.pack("!H", 4999) + "é".encode())
+
+
+def test_close_frame_inside_fragmented_message(raw_peer: RawFactory) -> None:
+    conn, peer = raw_peer(server=True)
+    peer.send_frame(TEXT_MESSAGE, b"half a mess", fin=False)
+    peer.send_close(1001, b"leaving")
+    with pytest.raises(CloseError) as ei:
+        conn.read_message()
+    assert (ei.value.code, ei.value.text) == (1001, "leaving")
+    assert peer.recv_close() == (1001, b"")
+
+
+def test_handlers_run_in_the_reading_thread(conn_pair: Tuple[Conn, Conn]) -> None:
+    import threading
+
+    server, client = conn_pair
+    where: List[Any] = []
+    server.set_ping_handler(lambda d: where.append(("ping", threading.get_ident())))
+    server.set_pong_handler(lambda d: where.append(("pong", threading.get_ident())))
+    server.set_close_handler(lambda c, t: where.append(("close", threading.get_ident())))
+    client.write_control(PING_MESSAGE, b"")
+    client.write_control(PONG_MESSAGE, b"")
+    client.write_message(TEXT_MESSAGE, b"m")
+    client.write_control(CLOSE_MESSAGE, gorillaws.format_close_message(1000))
+
+    def read_all() -> int:
+        assert server.read_message() == (TEXT_MESSAGE, b"m")
+        with pytest.raises(CloseError):
+            server.read_message()
+        return threading.get_ident()
+
+    reader_id = run_in_thread(read_all).join()
+    assert where == [("ping", reader_id), ("pong", reader_id), ("close", reader_id)]

@@ -413,3 +413,23 @@ def test_prepared_message_errors(conn_pair: Tuple[Conn, Conn]) -> None:
     client.write_control(8, b"")
     with pytest.raises(ErrCloseSent):
         client.write_prepared_message(pm)
+
+
+def test_close_now_with_keepalive_waiting_for_pong_is_prompt(raw_peer: RawFactory) -> None:
+    conn, peer = raw_peer(server=True)
+    conn.start_keepalive(0.05, 5.0)  # the pong wait is long
+    assert peer.recv_frame().opcode == PING_MESSAGE
+    start = time.monotonic()
+    conn.close_now()
+    assert time.monotonic() - start < 0.5, "close_now waited for the keepalive's pong timeout"
+
+
+def test_keepalive_restart_replaces_previous(raw_peer: RawFactory) -> None:
+    conn, peer = raw_peer(server=True)
+    conn.start_keepalive(0.05, 5.0)
+    assert peer.recv_frame().opcode == PING_MESSAGE
+    conn.start_keepalive(10.0)  # replaces the first one: no more pings soon
+    with pytest.raises(TimeoutError):
+        while True:
+            assert peer.recv_frame(timeout=0.3).opcode == PING_MESSAGE
+    conn.close_now()

@@ -65,7 +65,8 @@ def _run(msgs: List[Message], use_reader: bool, read_sizes: List[int], rbs: int)
     peer = RawPeer(b, masks=True)
     try:
         conn.set_read_limit(0)
-        wire = b"".join(_frames_for(m) for m in msgs)
+        # A last message, so that controls after the final fragment are read too.
+        wire = b"".join(_frames_for(m) for m in msgs) + build_frame(TEXT_MESSAGE, b"end", key=os.urandom(4))
         sender = run_in_thread(lambda: peer.send_raw(wire))
         # Collect the pongs concurrently so the Conn never blocks writing them.
         n_pings = len(_expected_pongs(msgs))
@@ -86,6 +87,7 @@ def _run(msgs: List[Message], use_reader: bool, read_sizes: List[int], rbs: int)
                 mt, data = conn.read_message()
             assert mt == opcode
             assert data == payload
+        assert conn.read_message() == (TEXT_MESSAGE, b"end")
         sender.join()
         pongs = pong_reader.join()
         assert [(f.opcode, f.payload, f.masked) for f in pongs] == [
@@ -96,7 +98,7 @@ def _run(msgs: List[Message], use_reader: bool, read_sizes: List[int], rbs: int)
         peer.close()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     msgs=st.lists(messages(), min_size=1, max_size=4),
     rbs=st.sampled_from([256, 1000, 4096, 65536]),
@@ -105,7 +107,7 @@ def test_random_fragmentations_read_message(msgs: List[Message], rbs: int) -> No
     _run(msgs, False, [1], rbs)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     msgs=st.lists(messages(), min_size=1, max_size=4),
     read_sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=5),
