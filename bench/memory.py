@@ -59,8 +59,8 @@ def serve(server: str, mode: str) -> None:
         conn.set_read_limit(1 << 24)
         try:
             while True:
-                mt, data = conn.read_message()
-                conn.write_message(mt, data)
+                # No local keeps the last message alive while the loop waits.
+                conn.write_message(*conn.read_message())
         except (gw.WebSocketError, OSError):
             pass
         finally:

@@ -349,6 +349,7 @@ class Conn:
         self._closed = False
         self._state_lock = threading.Lock()
         self._abort_reason = ""
+        self._lingering = False
         self._keepalive: Optional[_Keepalive] = None
 
     # ------------------------------------------------------------------
@@ -620,7 +621,12 @@ class Conn:
                 # The close handshake is complete; RFC 6455 7.1.1 has the
                 # server end the TCP connection first, so the client is not
                 # left waiting on an application that never calls close().
-                self._linger_and_close(0.0)
+                # It shuts down its side and drains (bounded) until the
+                # client's EOF: closing
+                # with unread bytes (a frame sent after the client's close)
+                # makes the kernel send a reset that can destroy our close
+                # frame before the client reads it (conformance 7.1.6).
+                self._linger_and_close(min(1.0, self.close_timeout))
             raise CloseError(code, text)
 
     def _read_frame_payload(self, limit: int) -> bytes:
@@ -628,8 +634,9 @@ class Conn:
         n = min(limit, self._frame_remaining)
         avail = self._rend - self._rpos
         mask = self._frame_mask
-        if n >= _DIRECT_READ_MIN and n > avail:
-            # Large payload: io.BufferedReader.read(n) allocates the bytes
+        if n > avail and (n >= _DIRECT_READ_MIN or n > len(self._rbuf)):
+            # Large payload (or one that does not fit the read buffer, which
+            # so never grows): io.BufferedReader.read(n) allocates the bytes
             # it returns and has _PayloadSource receive (and unmask) straight
             # into them: no intermediate buffer, no copy, one allocation.
             data = io.BufferedReader(_PayloadSource(self, n, mask, self._frame_mask_pos), 1).read(n)
@@ -1077,8 +1084,13 @@ class Conn:
         self._linger_and_close(min(1.0, self.close_timeout))
 
     def _linger_and_close(self, linger: float) -> None:
-        if self._closed:
-            return
+        with self._state_lock:
+            # One thread lingers at a time (the reader that met the close
+            # frame and a thread in close() may both get here); the other
+            # returns, and the socket is closed within ``linger``.
+            if self._closed or self._lingering:
+                return
+            self._lingering = True
         try:
             self._sock.shutdown(socket.SHUT_WR)
             end = time.monotonic() + linger
@@ -1119,16 +1131,11 @@ class Conn:
             else:
                 # Another thread is reading: it will meet the close frame.
                 self._read_done.wait(max(0.0, end - time.monotonic()))
-        # After the handshake, wait (bounded) for the peer to end the TCP
-        # connection: closing with unread bytes (e.g. a frame the peer sent
+        # After the handshake, shut our side down and wait (bounded) for the
+        # peer's EOF: closing with unread bytes (e.g. a frame the peer sent
         # after its close) makes the kernel send a reset, which can destroy
         # our close frame before the peer reads it.
-        # The server ends TCP first (RFC 6455 7.1.1); the client gives it a moment.
-        if self.is_server:
-            linger = 0.0
-        else:
-            linger = min(1.0, self.close_timeout) if self._read_done.is_set() else 0.1
-        self._linger_and_close(linger)
+        self._linger_and_close(min(1.0, self.close_timeout) if self._read_done.is_set() else 0.1)
 
     def _drain_until_close(self, end: float) -> None:
         saved = self._read_deadline
