@@ -203,6 +203,28 @@ class _SocketIO:
             return False
         return bool(p.poll(left * 1000.0 + 0.5))
 
+    def drain(self, deadline: float) -> None:
+        """Read and discard until EOF or ``deadline``.
+
+        Uses a poll object of its own, so it may run while another thread
+        is waiting in :meth:`recv_into` (they may steal bytes from each
+        other; this only runs when the connection is being torn down).
+        """
+        p = select.poll()
+        p.register(self.fd, select.POLLIN)
+        scratch = bytearray(4096)
+        flags = 0 if self.nonblocking else socket.MSG_DONTWAIT
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not p.poll(left * 1000.0 + 0.5):
+                return
+            try:
+                n = self.sock.recv_into(scratch, 0, flags) if flags else self.sock.recv_into(scratch)
+            except _WANT_IO:
+                continue
+            if n == 0:
+                return
+
     def recv_into(self, view: memoryview, deadline: Optional[float]) -> int:
         """Receive into ``view``; 0 means EOF.  Raises socket.timeout at the deadline."""
         sock = self.sock
@@ -1093,11 +1115,7 @@ class Conn:
             self._lingering = True
         try:
             self._sock.shutdown(socket.SHUT_WR)
-            end = time.monotonic() + linger
-            scratch = memoryview(bytearray(4096))
-            while True:
-                if self._io.recv_into(scratch, end) == 0:
-                    break
+            self._io.drain(time.monotonic() + linger)
         except (OSError, ValueError):
             pass
         self.close_now()
