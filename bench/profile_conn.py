@@ -176,7 +176,7 @@ def client_run(kind: str, case: str, duration: float, profile: Optional[str],
     sock.close()
     proc.wait(10)
     if profile:
-        stats = pstats.Stats(prof_path if profile == "server" else prof, stream=sys.stdout)  # type: ignore[arg-type]
+        stats = pstats.Stats(prof_path if profile == "server" else prof, stream=sys.stdout)  # type: ignore[arg-type,unused-ignore]
         print(f"\n===== profile: {kind} {case} ({profile} side), sorted by {sort} =====")
         stats.sort_stats(sort).print_stats(22)
         if profile == "server":

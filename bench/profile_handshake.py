@@ -77,9 +77,9 @@ def serve(kind: str, port_cb: Callable[[int], None]) -> None:
             daemon_threads = True
             request_queue_size = 1024
 
-        server = Server(("127.0.0.1", 0), Handler)
-        port_cb(server.server_port)
-        server.serve_forever()
+        httpd = Server(("127.0.0.1", 0), Handler)
+        port_cb(httpd.server_port)
+        httpd.serve_forever()
     else:
         lsock = socket.create_server(("127.0.0.1", 0), backlog=1024)
         port_cb(lsock.getsockname()[1])
@@ -107,7 +107,7 @@ def server_main(kind: str, profile: bool, seconds: float) -> None:
     if prof:
         # cProfile only sees the thread that enabled it; profile the whole
         # process by installing it for new threads too.
-        threading.setprofile(lambda *a: prof.enable())  # type: ignore[union-attr]
+        threading.setprofile(lambda *a: prof.enable())  # type: ignore[union-attr,unused-ignore]
 
         def stop() -> None:
             time.sleep(seconds)
@@ -179,6 +179,7 @@ def main(argv: List[str]) -> None:
         prof.disable()
     print(f"{args.server}: {n / dt:,.0f} handshakes/s; CPU per handshake: client "
           f"{cpu / n * 1e6:,.0f} us, server {srv / n * 1e6:,.0f} us")
+    stats: Optional[pstats.Stats] = None
     if args.profile == "server":
         proc.wait(args.duration + 10)
         stats = pstats.Stats(prof_path)
@@ -186,7 +187,7 @@ def main(argv: List[str]) -> None:
     else:
         proc.stdin.close()  # type: ignore[union-attr]
         proc.wait(10)
-        stats = pstats.Stats(prof) if prof else None  # type: ignore[arg-type]
+        stats = pstats.Stats(prof) if prof else None
     if stats:
         stats.sort_stats("tottime").print_stats(25)
         stats.sort_stats("cumulative").print_stats(25)

@@ -935,22 +935,33 @@ class Conn:
         if message_type not in (TEXT_MESSAGE, BINARY_MESSAGE):
             raise ValueError(f"websocket: bad message type {message_type}")
         deadline = self._write_deadline
-        self._acquire_message_lock(deadline)
+        if deadline is None and self._writer is None:
+            # Fast path: no deadline, and no open writer this thread would
+            # have to close first (the owner check only matters then).
+            self._msg_lock.acquire()
+        else:
+            self._acquire_message_lock(deadline)
         try:
-            self._check_writable()
+            if self._write_err is not None or self._close_sent:
+                self._check_writable()
             rsv = 0
             codec = self._compression
             if codec is not None and self._write_compress and len(payload) >= codec.threshold:
                 payload = codec.compress_message(payload)
                 rsv = frames.RSV1
             head, payload = self._frame_bytes(message_type, payload, True, rsv)
-            self._acquire(self._send_lock, deadline)
+            send_lock = self._send_lock
+            if deadline is None:
+                send_lock.acquire()
+            else:
+                self._acquire(send_lock, deadline)
             try:
                 self._send_frame(head, payload, deadline)
             finally:
-                self._send_lock.release()
+                send_lock.release()
         finally:
-            self._release_message_lock()
+            self._writer_owner = 0
+            self._msg_lock.release()
 
     def _acquire_message_lock(self, deadline: Optional[float]) -> None:
         me = threading.get_ident()
