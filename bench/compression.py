@@ -21,6 +21,12 @@ Usage::
 
     python3 bench/compression.py
     python3 bench/compression.py --sizes 1k,64k --reps 5 --duration 1
+    python3 bench/compression.py --distinct 16   # cycle through 16 different payloads
+
+By default every message is the same payload, which context takeover
+compresses to one back-reference to the previous message; ``--distinct N``
+sends N different payloads of the same size in turn (same vocabulary, so
+context takeover still finds shared words across messages).
 """
 
 from __future__ import annotations
@@ -166,7 +172,7 @@ def connect(row: str, url: str) -> Tuple[Callable[[bytes], None], Callable[[str]
     return send_bin, send_text, recv, conn.close, conn.compression is not None
 
 
-def measure(row: str, scenario: str, size: int, duration: float, pin: bool) -> float:
+def measure(row: str, scenario: str, size: int, duration: float, pin: bool, distinct: int = 1) -> float:
     """One run in fresh processes: round trips/s (echo) or messages/s (stream)."""
     cmd = [sys.executable, os.path.abspath(__file__), "_serve", row, "sink" if scenario == "stream" else "echo"]
     pinned = pin and scenario == "echo"
@@ -182,9 +188,10 @@ def measure(row: str, scenario: str, size: int, duration: float, pin: bool) -> f
         send_bin, send_text, recv, close, on = connect(row, f"ws://127.0.0.1:{port}/")
         if row.split()[1] != "off" and not on:
             raise RuntimeError(f"{row}: compression was not negotiated")
-        payload = make_payload(size)
+        payloads = [make_payload(size, seed=7 + i) for i in range(distinct)]
         if scenario == "echo":
-            for _ in range(20):
+            for i in range(max(20, distinct)):
+                payload = payloads[i % distinct]
                 send_bin(payload)
                 if recv() != payload:
                     raise RuntimeError("echo came back altered")
@@ -192,7 +199,7 @@ def measure(row: str, scenario: str, size: int, duration: float, pin: bool) -> f
             t0 = time.perf_counter()
             end = t0 + duration
             while time.perf_counter() < end:
-                send_bin(payload)
+                send_bin(payloads[n % distinct])
                 recv()
                 n += 1
             rate = n / (time.perf_counter() - t0)
@@ -201,7 +208,7 @@ def measure(row: str, scenario: str, size: int, duration: float, pin: bool) -> f
             t0 = time.perf_counter()
             end = t0 + duration
             while time.perf_counter() < end:
-                send_bin(payload)
+                send_bin(payloads[n % distinct])
                 n += 1
             send_text("?")
             counted = int(recv())
@@ -234,6 +241,8 @@ def main(argv: List[str]) -> None:
     ap.add_argument("--scenarios", default="echo,stream")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=float, default=0.5)
+    ap.add_argument("--distinct", type=int, default=1,
+                    help="cycle through this many different payloads (default 1: the same one)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin echo to one CPU")
     args = ap.parse_args(argv)
     rows = args.rows.split(",")
@@ -246,10 +255,10 @@ def main(argv: List[str]) -> None:
                 for i in range(len(rows)):
                     row = rows[(i + rep) % len(rows)]  # rotate the order per rep
                     samples.setdefault((row, scenario, size), []).append(
-                        measure(row, scenario, size, args.duration, not args.no_pin))
+                        measure(row, scenario, size, args.duration, not args.no_pin, max(1, args.distinct)))
     cols = [(s, z) for s in scenarios for z in sizes]
-    print("\nmsgs/s (median of %d); in parentheses: ratio to the websockets row of the "
-          "same compression mode\n" % args.reps)
+    print("\nmsgs/s (median of %d, %d distinct payload(s)); in parentheses: ratio to the websockets row of the "
+          "same compression mode\n" % (args.reps, max(1, args.distinct)))
     print("| row | " + " | ".join(f"{s} {z // 1024} KiB" for s, z in cols) + " |")
     print("|---|" + "---:|" * len(cols))
     for row in rows:

@@ -54,8 +54,10 @@ from .frames import (
     CLOSE_ABNORMAL_CLOSURE,
     CLOSE_GOING_AWAY,
     CLOSE_NO_STATUS_RECEIVED,
+    CLOSE_MESSAGE,
     CLOSE_NORMAL_CLOSURE,
     TEXT_MESSAGE,
+    format_close_message,
 )
 from .prepared import PreparedMessage
 
@@ -281,8 +283,15 @@ def cmd_connect(args: argparse.Namespace, stdin_fd: int, stdout: IO[bytes]) -> i
             if pending:
                 send(pending)
             # End of input: start the close handshake; the reader sees the answer.
+            # Only the close frame is sent here: conn.close() would drain (and
+            # drop) echoes still in flight whenever the reader thread is
+            # between two reads, e.g. while it prints the previous message.
             sent_close.set()
-            conn.close()
+            conn.write_control(
+                CLOSE_MESSAGE,
+                format_close_message(CLOSE_NORMAL_CLOSURE, ""),
+                time.monotonic() + conn.close_timeout,
+            )
         except (WebSocketError, OSError):
             pass
         finally:

@@ -36,8 +36,7 @@ import socket
 import ssl
 import time
 import urllib.request
-from dataclasses import dataclass
-from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, unquote, urlsplit
 
 from . import deflate
@@ -63,8 +62,7 @@ _PATH_SAFE = "/:@!$&'()*+,;=%-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
 
 
-@dataclass(frozen=True)
-class _Target:
+class _Target(NamedTuple):
     """A parsed WebSocket URL."""
 
     url: str  # normalised: ws:// or wss://, no user info, no fragment
@@ -381,12 +379,15 @@ class Dialer:
         except socket.timeout as exc:
             raise DeadlineExceeded(f"websocket: handshake timeout connecting to {addr}") from exc
         try:
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                try:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                except OSError:
-                    pass
             if target.secure:
+                # TCP_NODELAY for the TLS handshake's writes; for plain
+                # connections the Conn sets it once the handshake is done
+                # (the request is a single write, which Nagle never delays).
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    try:
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    except OSError:
+                        pass
                 sock = self._tls_handshake(sock, target, deadline)
             return sock
         except socket.timeout as exc:
@@ -435,14 +436,38 @@ def _default_net_dial(deadline: Optional[float]) -> NetDial:
             timeout = deadline - time.monotonic()
             if timeout <= 0:
                 raise DeadlineExceeded(f"websocket: handshake timeout before connecting to {addr}")
-        return socket.create_connection((host, int(port)), timeout=timeout)
+        family = _ip_family(host)
+        if family is None:
+            return socket.create_connection((host, int(port)), timeout=timeout)
+        # An IP address: no name resolution needed, connect directly.
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if timeout is not None or socket.getdefaulttimeout() is not None:
+                sock.settimeout(timeout)
+            sock.connect((host, int(port)))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     return dial
 
 
+def _ip_family(host: str) -> Optional[int]:
+    """AF_INET or AF_INET6 when ``host`` is an IP address literal, else None."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return family
+    return None
+
+
 def _set_timeout(sock: socket.socket, deadline: Optional[float], what: str) -> None:
     if deadline is None:
-        sock.settimeout(None)
+        if sock.gettimeout() is not None:  # settimeout is a system call even when unchanged
+            sock.settimeout(None)
         return
     left = deadline - time.monotonic()
     if left <= 0:

@@ -203,8 +203,8 @@ class _SocketIO:
             return False
         return bool(p.poll(left * 1000.0 + 0.5))
 
-    def drain(self, deadline: float) -> None:
-        """Read and discard until EOF or ``deadline``.
+    def drain(self, deadline: float) -> bool:
+        """Read and discard until EOF or ``deadline``; True when EOF was seen.
 
         Uses a poll object of its own, so it may run while another thread
         is waiting in :meth:`recv_into` (they may steal bytes from each
@@ -217,13 +217,13 @@ class _SocketIO:
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not p.poll(left * 1000.0 + 0.5):
-                return
+                return False
             try:
                 n = self.sock.recv_into(scratch, 0, flags) if flags else self.sock.recv_into(scratch)
             except _WANT_IO:
                 continue
             if n == 0:
-                return
+                return True
 
     def recv_into(self, view: memoryview, deadline: Optional[float]) -> int:
         """Receive into ``view``; 0 means EOF.  Raises socket.timeout at the deadline."""
@@ -250,8 +250,18 @@ class _SocketIO:
         if deadline is None and not self.nonblocking:
             sock.sendall(data)
             return
-        view = memoryview(data).cast("B")
         flags = 0 if self.nonblocking else socket.MSG_DONTWAIT
+        if flags and data.__class__ is bytes:
+            # A small frame usually fits the socket buffer: try it whole first.
+            try:
+                sent = sock.send(data, flags)
+            except _WANT_IO:
+                sent = 0
+            if sent == len(data):
+                return
+            view = memoryview(data)[sent:]
+        else:
+            view = memoryview(data).cast("B")
         while view:
             try:
                 n = sock.send(view, flags) if flags else sock.send(view)
@@ -321,8 +331,8 @@ class Conn:
         self._compression = compression
         self._write_compress = compression is not None
         try:
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # TCP only; other sockets (AF_UNIX pairs) refuse with OSError.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
 
@@ -348,10 +358,16 @@ class Conn:
         self._msg_partial: Optional[bytearray] = None  # read_message's resumable buffer
         self._pending_out = b""  # decompressed bytes not yet handed out
         self._reader: Optional[_MessageReader] = None
-        self._ping_handler: PingHandler = self._default_ping_handler
-        self._pong_handler: PongHandler = self._default_pong_handler
-        self._close_handler: CloseHandler = self._default_close_handler
-        self._read_done = threading.Event()  # no more frames will be read
+        # None: the default handler.  (Storing the bound default methods
+        # would make every Conn a reference cycle, freed only by the cyclic
+        # garbage collector instead of when the last reference goes.)
+        self._ping_handler: Optional[PingHandler] = None
+        self._pong_handler: Optional[PongHandler] = None
+        self._close_handler: Optional[CloseHandler] = None
+        # No more frames will be read: a flag, and an Event made only when
+        # close() has to wait for another thread's reader (_read_done_event).
+        self._read_done = False
+        self._read_done_ev: Optional[threading.Event] = None
         self._close_status: Tuple[int, str] = (0, "")
         self._awaited_pongs: Dict[bytes, threading.Event] = {}
 
@@ -465,19 +481,19 @@ class Conn:
         same payload.  Handlers run in the reading thread, inside read calls;
         an exception they raise is raised by that read.
         """
-        self._ping_handler = h or self._default_ping_handler
+        self._ping_handler = h or None
 
     def ping_handler(self) -> PingHandler:
         """The current ping handler."""
-        return self._ping_handler
+        return self._ping_handler or self._default_ping_handler
 
     def set_pong_handler(self, h: Optional[PongHandler]) -> None:
         """Set the function called with the payload of each pong received (default: nothing)."""
-        self._pong_handler = h or self._default_pong_handler
+        self._pong_handler = h or None
 
     def pong_handler(self) -> PongHandler:
         """The current pong handler."""
-        return self._pong_handler
+        return self._pong_handler or self._default_pong_handler
 
     def set_close_handler(self, h: Optional[CloseHandler]) -> None:
         """Set the function called with ``(code, text)`` when a close frame arrives.
@@ -486,11 +502,11 @@ class Conn:
         same code (the close handshake).  After the handler returns, the read
         raises :class:`CloseError`.
         """
-        self._close_handler = h or self._default_close_handler
+        self._close_handler = h or None
 
     def close_handler(self) -> CloseHandler:
         """The current close handler."""
-        return self._close_handler
+        return self._close_handler or self._default_close_handler
 
     def _default_ping_handler(self, data: bytes) -> None:
         try:
@@ -567,13 +583,31 @@ class Conn:
         if self._read_err is not None:
             raise self._read_err
 
+    def _set_read_done(self) -> None:
+        # Flag first, then look for an Event: _read_done_event() creates the
+        # Event and then checks the flag, so one of the two always sets it.
+        self._read_done = True
+        ev = self._read_done_ev
+        if ev is not None:
+            ev.set()
+
+    def _read_done_event(self) -> threading.Event:
+        """An Event set once no more frames will be read (made on first use)."""
+        with self._state_lock:
+            ev = self._read_done_ev
+            if ev is None:
+                ev = self._read_done_ev = threading.Event()
+            if self._read_done:
+                ev.set()
+            return ev
+
     def _read_failed(self, exc: BaseException) -> None:
         """Record a read error; fail the connection if it was the peer's fault."""
         if isinstance(exc, DeadlineExceeded) and not exc.fatal:
             return
         if self._read_err is None:
             self._read_err = exc
-        self._read_done.set()
+        self._set_read_done()
         if isinstance(exc, ProtocolError):
             self._fail(exc.code, str(exc))
 
@@ -625,20 +659,20 @@ class Conn:
 
     def _handle_control(self, opcode: int, payload: bytes) -> None:
         if opcode == PING_MESSAGE:
-            self._ping_handler(payload)
+            (self._ping_handler or self._default_ping_handler)(payload)
         elif opcode == PONG_MESSAGE:
             ev = self._awaited_pongs.pop(payload, None)
             if ev is not None:
                 ev.set()
             if self._keepalive is not None:
                 self._keepalive.pong_seen()
-            self._pong_handler(payload)
+            (self._pong_handler or self._default_pong_handler)(payload)
         else:
             code, text = parse_close_payload(payload)
             self._close_status = (code, text)
             if not self._close_sent:
-                self._close_handler(code, text)
-            self._read_done.set()
+                (self._close_handler or self._default_close_handler)(code, text)
+            self._set_read_done()
             if self.is_server and self._close_sent:
                 # The close handshake is complete; RFC 6455 7.1.1 has the
                 # server end the TCP connection first, so the client is not
@@ -875,10 +909,12 @@ class Conn:
 
     def _next_mask(self) -> bytes:
         # Masking keys come from the OS's strong random source (RFC 6455
-        # 5.3), fetched 4 KiB at a time rather than one system call per frame.
+        # 5.3), fetched in batches rather than one system call per frame.
+        # The batch doubles from 64 bytes up to 4 KiB, so a short-lived
+        # connection does not pay for generating 4 KiB it never uses.
         pos = self._mask_pos
         if pos + 4 > len(self._mask_pool):
-            self._mask_pool = os.urandom(4096)
+            self._mask_pool = os.urandom(min(4096, max(64, 2 * len(self._mask_pool))))
             pos = 0
         self._mask_pos = pos + 4
         return self._mask_pool[pos : pos + 4]
@@ -1116,7 +1152,7 @@ class Conn:
             pass
         self._linger_and_close(min(1.0, self.close_timeout))
 
-    def _linger_and_close(self, linger: float) -> None:
+    def _linger_and_close(self, linger: float, peer_closed: bool = False) -> None:
         with self._state_lock:
             # One thread lingers at a time (the reader that met the close
             # frame and a thread in close() may both get here); the other
@@ -1124,12 +1160,27 @@ class Conn:
             if self._closed or self._lingering:
                 return
             self._lingering = True
+        if peer_closed and not self._io.nonblocking:
+            # The peer's close frame was read and the peer (a server, as
+            # RFC 6455 7.1.1 asks) has probably ended TCP already.  If its
+            # EOF is there, nothing is left unread, so closing at once sends
+            # our FIN and cannot cause a reset: no shutdown and wait needed.
+            try:
+                at_eof = self._sock.recv(1, socket.MSG_DONTWAIT) == b""
+            except (OSError, ValueError):
+                at_eof = False
+            if at_eof:
+                self._close_socket(False)
+                return
+        eof = False
         try:
             self._sock.shutdown(socket.SHUT_WR)
-            self._io.drain(time.monotonic() + linger)
+            eof = self._io.drain(time.monotonic() + linger)
         except (OSError, ValueError):
             pass
-        self.close_now()
+        # After the peer's EOF and our own shutdown, a thread blocked on the
+        # socket has been woken already: no need for shutdown(SHUT_RDWR).
+        self._close_socket(not eof)
 
     def close(self, code: int = CLOSE_NORMAL_CLOSURE, reason: str = "") -> None:
         """Close the connection with the full close handshake.
@@ -1151,7 +1202,7 @@ class Conn:
             self.write_control(CLOSE_MESSAGE, format_close_message(code, reason), end)
         except (ErrCloseSent, DeadlineExceeded, OSError):
             pass
-        if not self._read_done.is_set():
+        if not self._read_done:
             if self._read_lock.acquire(blocking=False):
                 try:
                     self._drain_until_close(end)
@@ -1159,18 +1210,29 @@ class Conn:
                     self._read_lock.release()
             else:
                 # Another thread is reading: it will meet the close frame.
-                self._read_done.wait(max(0.0, end - time.monotonic()))
+                self._read_done_event().wait(max(0.0, end - time.monotonic()))
         # After the handshake, shut our side down and wait (bounded) for the
         # peer's EOF: closing with unread bytes (e.g. a frame the peer sent
         # after its close) makes the kernel send a reset, which can destroy
         # our close frame before the peer reads it.
-        self._linger_and_close(min(1.0, self.close_timeout) if self._read_done.is_set() else 0.1)
+        if self._read_done:
+            self._linger_and_close(min(1.0, self.close_timeout), self._close_status != (0, ""))
+        else:
+            self._linger_and_close(0.1)
 
     def _drain_until_close(self, end: float) -> None:
         saved = self._read_deadline
         self._read_deadline = end
+        if self._rend == self._rpos and not self._io.nonblocking and self._read_err is None:
+            # The peer's close frame is rarely there yet: wait for it in poll
+            # rather than have the first read fail with EAGAIN.  (Not for
+            # TLS, whose library may hold decrypted bytes poll cannot see.)
+            try:
+                self._io._wait(False, end)
+            except (OSError, ValueError):
+                pass  # the read below reports it
         try:
-            while not self._read_done.is_set() and self._read_err is None:
+            while not self._read_done and self._read_err is None:
                 self._msg_partial = None
                 try:
                     self._start_message()
@@ -1186,15 +1248,20 @@ class Conn:
         A thread blocked reading or writing is woken with an error.  Safe
         from any thread, and more than once.
         """
+        self._close_socket(True)
+
+    def _close_socket(self, shutdown: bool) -> None:
         with self._state_lock:
             if self._closed:
                 return
             self._closed = True
         self._stop_keepalive()
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if shutdown:
+            # Wakes threads blocked reading or writing (close() alone does not).
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         try:
             self._sock.close()
         except OSError:

@@ -27,7 +27,7 @@ from typing import List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 from .exceptions import ErrBadHandshake, HandshakeError
-from .http11 import Headers, HttpParseError, Request, Response, parse_version
+from .http11 import Headers, HttpParseError, Request, Response, _check_value, parse_version
 
 __all__ = [
     "GUID",
@@ -134,7 +134,7 @@ def check_client_request(req: Request) -> str:
             "websocket: the client is not using the GET method", 405, {"Allow": "GET"}
         )
     try:
-        version = parse_version(req.version)
+        version = (1, 1) if req.version == "HTTP/1.1" else parse_version(req.version)
     except HttpParseError:
         version = (0, 0)
     if version < (1, 1):
@@ -387,6 +387,20 @@ def build_response(
     Sec-WebSocket-Protocol while ``subprotocol`` is also given: those are
     the library's to write.
     """
+    if extra is None or (isinstance(extra, Headers) and not extra._items):
+        # No extra headers (the usual case): write the head directly; only
+        # the values that come from outside need checking.
+        _check_value(accept)
+        parts = ["HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Accept: ", accept, "\r\n"]
+        if subprotocol:
+            _check_value(subprotocol)
+            parts += ["Sec-WebSocket-Protocol: ", subprotocol, "\r\n"]
+        if extensions:
+            _check_value(extensions)
+            parts += ["Sec-WebSocket-Extensions: ", extensions, "\r\n"]
+        parts.append("\r\n")
+        return "".join(parts).encode("latin-1")
     extra = extra or Headers()
     for name in _RESPONSE_RESERVED:
         if name in extra:
@@ -407,6 +421,8 @@ def build_response(
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")
 
+
+_BAD_TARGET_RE = re.compile("[ \t\r\n\x00]")
 
 _REQUEST_RESERVED = (
     "Upgrade",
@@ -440,6 +456,25 @@ def build_request(
     while ``subprotocols`` is also given, or when a value would break the
     message framing.
     """
+    if extra is None or (isinstance(extra, Headers) and not extra._items):
+        # No extra headers (the usual case): write the head directly; only
+        # the values that come from outside need checking.
+        if not target or _BAD_TARGET_RE.search(target):
+            raise ValueError(f"invalid request target: {target!r}")
+        _check_value(host)
+        _check_value(key)
+        parts = ["GET ", target, " HTTP/1.1\r\nHost: ", host,
+                 "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ", key,
+                 "\r\nSec-WebSocket-Version: 13\r\n"]
+        if subprotocols:
+            offer = ", ".join(subprotocols)
+            _check_value(offer)
+            parts += ["Sec-WebSocket-Protocol: ", offer, "\r\n"]
+        if extensions:
+            _check_value(extensions)
+            parts += ["Sec-WebSocket-Extensions: ", extensions, "\r\n"]
+        parts.append("\r\n")
+        return "".join(parts).encode("latin-1")
     extra = (extra or Headers()).copy()
     for name in _REQUEST_RESERVED:
         if name in extra:

@@ -61,6 +61,9 @@ _VALUE_STR_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _VERSION_RE = re.compile(rb"HTTP/([0-9])\.([0-9])")
 # request-target: any visible ASCII (the handshake only cares about the path).
 _TARGET_RE = re.compile(rb"[\x21-\x7e]+")
+# A whole valid header line: a token, a colon, then field-value characters
+# (blanks around the value included).  Unambiguous, so matching is linear.
+_HEADER_LINE_RE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-\xff]*)")
 
 HeadersInit = Union["Headers", Mapping[str, str], Iterable[Tuple[str, str]], None]
 
@@ -106,10 +109,13 @@ class Headers:
     pairs.  Not thread-safe.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_index")
 
     def __init__(self, init: HeadersInit = None) -> None:
         self._items: List[Tuple[str, str]] = []
+        # Lowercased name -> values, built on the first lookup; every
+        # method that changes _items resets it to None.
+        self._index: Optional[Dict[str, List[str]]] = None
         if init is None:
             return
         if isinstance(init, Headers):
@@ -125,30 +131,40 @@ class Headers:
 
     # -- reading --------------------------------------------------------
 
+    def _lookup(self) -> Dict[str, List[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for n, v in self._items:
+                key = n.lower()
+                values = index.get(key)
+                if values is None:
+                    index[key] = [v]
+                else:
+                    values.append(v)
+            self._index = index
+        return index
+
     def __getitem__(self, name: str) -> str:
-        key = name.lower()
-        for n, v in self._items:
-            if n.lower() == key:
-                return v
-        raise KeyError(name)
+        values = self._lookup().get(name.lower())
+        if values is None:
+            raise KeyError(name)
+        return values[0]
 
     def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
         """The first value of ``name``, or ``default`` when absent."""
-        try:
-            return self[name]
-        except KeyError:
-            return default
+        values = self._lookup().get(name.lower())
+        return default if values is None else values[0]
 
     def get_all(self, name: str) -> List[str]:
         """Every value of ``name`` in order (an empty list when absent)."""
-        key = name.lower()
-        return [v for n, v in self._items if n.lower() == key]
+        values = self._lookup().get(name.lower())
+        return [] if values is None else list(values)
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = name.lower()
-        return any(n.lower() == key for n, _ in self._items)
+        return name.lower() in self._lookup()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
@@ -185,6 +201,9 @@ class Headers:
         """A shallow copy."""
         return Headers(self)
 
+    # copy.copy() must not share the item list and its lookup index.
+    __copy__ = copy
+
     # -- writing --------------------------------------------------------
 
     def add(self, name: str, value: str) -> None:
@@ -192,10 +211,12 @@ class Headers:
         _check_name(name)
         _check_value(value)
         self._items.append((name, value))
+        self._index = None
 
     def __setitem__(self, name: str, value: str) -> None:
         _check_name(name)
         _check_value(value)
+        self._index = None
         key = name.lower()
         out: List[Tuple[str, str]] = []
         placed = False
@@ -213,6 +234,7 @@ class Headers:
     def __delitem__(self, name: str) -> None:
         key = name.lower()
         before = len(self._items)
+        self._index = None
         self._items = [(n, v) for n, v in self._items if n.lower() != key]
         if len(self._items) == before:
             raise KeyError(name)
@@ -237,6 +259,7 @@ class Headers:
         """Append every pair of ``other`` (values are added, not replaced)."""
         for name, value in Headers(other).raw_items():
             self._items.append((name, value))
+        self._index = None
 
 
 @dataclass
@@ -289,9 +312,10 @@ def _split_lines(data: bytes) -> List[bytes]:
     elif data.endswith(b"\r\n"):
         data = data[:-2]
     lines = data.split(b"\r\n")
-    for line in lines:
-        if b"\r" in line or b"\n" in line:
-            raise HttpParseError("bare CR or LF in HTTP head")
+    # Every CR and LF left must be part of a CRLF the split consumed.
+    crlf = len(lines) - 1
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:
+        raise HttpParseError("bare CR or LF in HTTP head")
     return lines
 
 
@@ -299,7 +323,15 @@ def _parse_headers(lines: List[bytes]) -> Headers:
     if len(lines) > MAX_HEADERS:
         raise HttpParseError("too many HTTP headers", 431)
     headers = Headers()
+    items = headers._items
+    match = _HEADER_LINE_RE.fullmatch
     for line in lines:
+        m = match(line) if len(line) <= MAX_LINE else None
+        if m is not None:
+            # The common case, in one regex: a token, a colon and a valid value.
+            items.append((m.group(1).decode("ascii"), m.group(2).strip(b" \t").decode("latin-1")))
+            continue
+        # Otherwise find out what is wrong, and say so.
         if len(line) > MAX_LINE:
             raise HttpParseError("HTTP header line too long", 431)
         if line[:1] in (b" ", b"\t"):

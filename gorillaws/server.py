@@ -67,9 +67,12 @@ from __future__ import annotations
 
 import email.message
 import http
+import io
 import os
+import select
 import socket
 import ssl
+import threading
 import time
 from typing import (
     Any,
@@ -347,7 +350,8 @@ def _take_over(orig: socket.socket) -> socket.socket:
 
     The connection moves to a duplicate descriptor and the host's
     descriptor number is repointed (``dup2``) at one end of a socket pair
-    whose other end is closed: reads there see EOF, writes fail with EPIPE,
+    whose other end is closed (one pair per process, shared by every
+    take-over): reads there see EOF, writes fail with EPIPE,
     shutdown and close are harmless.  TLS sockets (whose state lives in the
     socket object) and platforms without ``dup2`` on sockets keep using the
     host's socket object.
@@ -361,14 +365,33 @@ def _take_over(orig: socket.socket) -> socket.socket:
     except BaseException:
         os.close(new_fd)
         raise
-    a, b = socket.socketpair()
     try:
-        os.dup2(a.fileno(), fd, inheritable=False)
-    finally:
-        a.close()
-        b.close()
-    new.settimeout(None)
+        os.dup2(_dead_socket_fd(), fd, inheritable=False)
+    except BaseException:
+        new.close()
+        raise
+    # Its blocking mode is the Conn's to set (_send_all works in either).
     return new
+
+
+_dead_fd = -1
+_dead_lock = threading.Lock()
+
+
+def _dead_socket_fd() -> int:
+    """A descriptor of a socket whose peer is closed, made once per process.
+
+    Every taken-over host descriptor is repointed (``dup2``) at it: reads
+    see EOF and writes fail with EPIPE, whatever the host does with it.
+    """
+    global _dead_fd
+    if _dead_fd < 0:
+        with _dead_lock:
+            if _dead_fd < 0:
+                a, b = socket.socketpair()
+                b.close()
+                _dead_fd = a.detach()
+    return _dead_fd
 
 
 def _buffered_input(raw: Any, kind: str, shared: Optional[socket.socket]) -> bytes:
@@ -442,16 +465,29 @@ def _read_request_head(sock: socket.socket, deadline: Optional[float]) -> Tuple[
     """
     buf = bytearray()
     scan = 0
+    plain = _plain_socket(sock)
     while True:
-        if deadline is None:
-            sock.settimeout(None)
-        else:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise HandshakeError("websocket: handshake timed out reading the request", 408)
-            sock.settimeout(left)
         try:
-            chunk = sock.recv(4096)
+            if plain:
+                # No timeout mode (which polls before every call and costs
+                # system calls to switch): try, and wait in poll on EAGAIN.
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise socket.timeout()
+                try:
+                    chunk = sock.recv(4096, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    if not _wait_ready(sock, False, deadline):
+                        raise socket.timeout() from None
+                    continue
+            else:
+                if deadline is None:
+                    sock.settimeout(None)
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise socket.timeout()
+                    sock.settimeout(left)
+                chunk = sock.recv(4096)
         except socket.timeout:
             raise HandshakeError("websocket: handshake timed out reading the request", 408) from None
         except OSError as e:
@@ -469,7 +505,38 @@ def _read_request_head(sock: socket.socket, deadline: Optional[float]) -> Tuple[
         scan = max(0, len(buf) - 3)
 
 
+def _plain_socket(sock: socket.socket) -> bool:
+    """Whether ``sock`` takes MSG_DONTWAIT (not TLS, platform has the flag)."""
+    return _HAVE_DONTWAIT and not isinstance(sock, ssl.SSLSocket)
+
+
+_HAVE_DONTWAIT = hasattr(socket, "MSG_DONTWAIT")
+
+
+def _wait_ready(sock: socket.socket, writing: bool, deadline: Optional[float]) -> bool:
+    """Wait until ``sock`` is readable (writable); False when ``deadline`` passed first."""
+    p = select.poll()
+    p.register(sock, select.POLLOUT if writing else select.POLLIN)
+    if deadline is None:
+        p.poll()
+        return True
+    left = deadline - time.monotonic()
+    return left > 0 and bool(p.poll(left * 1000.0 + 0.5))
+
+
 def _send_all(sock: socket.socket, data: bytes, deadline: Optional[float]) -> None:
+    """Send ``data`` by ``deadline``; raises socket.timeout (an OSError) after it."""
+    if _plain_socket(sock):
+        view = memoryview(data)
+        while view:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise socket.timeout("handshake deadline")
+            try:
+                view = view[sock.send(view, socket.MSG_DONTWAIT) :]
+            except BlockingIOError:
+                if not _wait_ready(sock, True, deadline):
+                    raise socket.timeout("handshake deadline") from None
+        return
     if deadline is None:
         sock.settimeout(None)
     else:
@@ -720,6 +787,15 @@ class Upgrader:
         initial = _buffered_input(raw, req.kind, None if sock is not orig else orig)
         if req.kind == "http.server":
             raw.close_connection = True
+            if sock is not orig:
+                # The handler's rfile reads the repointed descriptor (EOF)
+                # from now on; free its buffer (8 KiB) now rather than when
+                # do_GET returns, which is when the WebSocket has ended.
+                try:
+                    raw.rfile.close()
+                except Exception:
+                    pass
+                raw.rfile = io.BytesIO()
             try:
                 raw.log_request(101)
             except Exception:  # logging must never break the upgrade

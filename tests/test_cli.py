@@ -291,12 +291,19 @@ def test_refused_origin_shows_403() -> None:
 
 
 def test_handshake_timeout() -> None:
+    stop = threading.Event()
+
     def silent(s: socket.socket) -> None:
+        # Never answer, and keep the connection open until the tool is done,
+        # however slow the machine: an early close would be a different error.
         s.recv(65536)
-        time.sleep(3)
+        stop.wait(TIMEOUT)
 
     with InProcServer(echo, raw=silent) as srv:
-        r = run_cli("connect", "--timeout", "0.5", srv.url)
+        try:
+            r = run_cli("connect", "--timeout", "0.5", srv.url)
+        finally:
+            stop.set()
     assert r.returncode == 1
     assert b"timed out" in r.stderr
 

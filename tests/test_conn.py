@@ -645,7 +645,7 @@ def test_close_while_this_conn_is_reading_in_another_thread(conn_pair: Tuple[Con
 
 
 def test_close_with_raw_peer_answering(raw_peer: RawFactory) -> None:
-    conn, peer = raw_peer(server=True, close_timeout=3.0)
+    conn, peer = raw_peer(server=True, close_timeout=30.0)
 
     def answer() -> Tuple[int, bytes]:
         got = peer.recv_close()
@@ -657,13 +657,13 @@ def test_close_with_raw_peer_answering(raw_peer: RawFactory) -> None:
     r = run_in_thread(answer)
     start = time.monotonic()
     conn.close(1001, "going away")
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 10.0
     assert r.join() == (1001, b"going away")
     assert conn.get_status() == (1001, "")
 
 
 def test_close_skips_unread_messages(raw_peer: RawFactory) -> None:
-    conn, peer = raw_peer(server=True, close_timeout=3.0)
+    conn, peer = raw_peer(server=True, close_timeout=30.0)
 
     def answer() -> Tuple[int, bytes]:
         # Sent from this thread: 70 kB may not fit the socket buffers.
@@ -679,7 +679,7 @@ def test_close_skips_unread_messages(raw_peer: RawFactory) -> None:
     r = run_in_thread(answer)
     start = time.monotonic()
     conn.close()
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 10.0
     assert r.join() == (1000, b"")
 
 

@@ -228,7 +228,7 @@ def test_write_control_own_deadline_while_writer_blocked(raw_peer: RawFactory) -
     start = time.monotonic()
     with pytest.raises(DeadlineExceeded):
         conn.write_control(PING_MESSAGE, b"p", time.monotonic() + SHORT)
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 10.0
     conn.close_now()  # wakes the blocked writer
     with pytest.raises(OSError):
         blocked.join()
@@ -242,8 +242,8 @@ def test_write_control_own_deadline_on_full_socket(raw_peer: RawFactory) -> None
     # The write deadline is fatal for writing, so write_control fails at once too.
     start = time.monotonic()
     with pytest.raises(DeadlineExceeded):
-        conn.write_control(CLOSE_MESSAGE, b"", time.monotonic() + 5.0)
-    assert time.monotonic() - start < 2.0
+        conn.write_control(CLOSE_MESSAGE, b"", time.monotonic() + 30.0)
+    assert time.monotonic() - start < 10.0
 
 
 def test_write_control_deadline_on_full_socket_without_prior_error(raw_peer: RawFactory) -> None:

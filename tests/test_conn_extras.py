@@ -157,11 +157,11 @@ def test_ping_round_trip(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
     server_reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
     client_reader = run_in_thread(lambda: _read_until_error(client))
-    rtt = client.ping(timeout=2.0)
-    assert 0 <= rtt < 2.0
-    assert server.ping(timeout=2.0, data=b"mine") >= 0
+    rtt = client.ping(timeout=10.0)
+    assert 0 <= rtt < 10.0
+    assert server.ping(timeout=10.0, data=b"mine") >= 0
     # Several pings in flight from several threads, matched by payload.
-    pings = [run_in_thread(lambda i=i: client.ping(2.0, b"p%d" % i)) for i in range(5)]
+    pings = [run_in_thread(lambda i=i: client.ping(10.0, b"p%d" % i)) for i in range(5)]
     for p in pings:
         assert p.join() >= 0
     client.close_timeout = 2.0
@@ -179,7 +179,7 @@ def test_ping_times_out_without_a_pong(raw_peer: RawFactory) -> None:
     f = peer.recv_frame()
     assert (f.opcode, f.payload, f.masked) == (PING_MESSAGE, b"hello?", True)
     # A pong with another payload does not count; the right one does.
-    waiting = run_in_thread(lambda: conn.ping(timeout=2.0, data=b"second"))
+    waiting = run_in_thread(lambda: conn.ping(timeout=10.0, data=b"second"))
     assert peer.recv_frame().payload == b"second"
     peer.send_frame(PONG_MESSAGE, b"other", masked=False)
     time.sleep(0.05)
@@ -243,8 +243,12 @@ def test_keepalive_pings_and_stays_open_with_responsive_peer(conn_pair: Tuple[Co
     server.set_ping_handler(on_ping)
     server_reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
     client_reader = run_in_thread(lambda: _read_until_error(client))  # sees the pongs
-    client.start_keepalive(0.05, 0.5)
-    time.sleep(0.4)
+    client.start_keepalive(0.05, 10.0)
+    # Wait (bounded) for three pings rather than sleeping a fixed time: a
+    # loaded machine may not fit three 50 ms ticks into any short sleep.
+    deadline = time.monotonic() + 10.0
+    while len(pings) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(pings) >= 3
     assert not client.closed
     client.write_message(TEXT_MESSAGE, b"still open")
@@ -417,11 +421,11 @@ def test_prepared_message_errors(conn_pair: Tuple[Conn, Conn]) -> None:
 
 def test_close_now_with_keepalive_waiting_for_pong_is_prompt(raw_peer: RawFactory) -> None:
     conn, peer = raw_peer(server=True)
-    conn.start_keepalive(0.05, 5.0)  # the pong wait is long
+    conn.start_keepalive(0.05, 30.0)  # the pong wait is long
     assert peer.recv_frame().opcode == PING_MESSAGE
     start = time.monotonic()
     conn.close_now()
-    assert time.monotonic() - start < 0.5, "close_now waited for the keepalive's pong timeout"
+    assert time.monotonic() - start < 10.0, "close_now waited for the keepalive's pong timeout"
 
 
 def test_keepalive_restart_replaces_previous(raw_peer: RawFactory) -> None:

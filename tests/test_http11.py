@@ -302,3 +302,17 @@ def test_parse_version() -> None:
     for bad in ("HTTP/1", "http/1.1", "HTTP/1.1 ", "HTTP/\u00e9.1"):
         with pytest.raises(HttpParseError):
             parse_version(bad)
+
+
+def test_copy_copy_does_not_share_state() -> None:
+    import copy
+
+    from gorillaws.http11 import Headers
+
+    original = Headers([("A", "1")])
+    assert original.get("a") == "1"  # builds the lookup index
+    clone = copy.copy(original)
+    clone["A"] = "2"
+    clone.add("B", "3")
+    assert original.get("a") == "1" and "B" not in original
+    assert clone.get_all("a") == ["2"] and clone["b"] == "3"
