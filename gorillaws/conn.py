@@ -368,6 +368,9 @@ class Conn:
         # close() has to wait for another thread's reader (_read_done_event).
         self._read_done = False
         self._read_done_ev: Optional[threading.Event] = None
+        # The thread that last started a read: close() leaves the peer's
+        # remaining messages to it instead of discarding them.
+        self._reading_thread: Optional[threading.Thread] = None
         self._close_status: Tuple[int, str] = (0, "")
         self._awaited_pongs: Dict[bytes, threading.Event] = {}
 
@@ -798,6 +801,7 @@ class Conn:
         Thread-safety: one reader at a time; a concurrent call waits.
         """
         with self._read_lock:
+            self._reading_thread = threading.current_thread()
             self._check_readable()
             try:
                 if self._msg_partial is not None:
@@ -823,6 +827,7 @@ class Conn:
         Thread-safety: one reader at a time; a concurrent call waits.
         """
         with self._read_lock:
+            self._reading_thread = threading.current_thread()
             self._check_readable()
             try:
                 mt = self._start_message()
@@ -1187,10 +1192,12 @@ class Conn:
 
         Sends a close frame with ``code`` and ``reason`` (unless one was sent
         already), waits up to :attr:`close_timeout` seconds for the peer's
-        close frame, then closes the socket.  If another thread is reading,
-        that thread receives the peer's close frame (its read raises
-        :class:`CloseError`) and this call waits for it; otherwise this call
-        reads and discards incoming messages until the close frame arrives.
+        close frame, then closes the socket.  If another (live) thread has
+        been reading the connection, that thread receives the remaining
+        messages and then the peer's close frame (its read raises
+        :class:`CloseError`), and this call waits for it; otherwise this
+        call reads and discards incoming messages until the close frame
+        arrives.
         Safe to call from any thread, and more than once.  gorilla's
         ``Close()`` (no close frame) is :meth:`close_now`.
         """
@@ -1203,14 +1210,19 @@ class Conn:
         except (ErrCloseSent, DeadlineExceeded, OSError):
             pass
         if not self._read_done:
-            if self._read_lock.acquire(blocking=False):
+            reader = self._reading_thread
+            if (
+                reader is not None and reader is not threading.current_thread() and reader.is_alive()
+            ) or not self._read_lock.acquire(blocking=False):
+                # Another thread reads this connection: it must see every
+                # message the peer sent before its close frame, so this call
+                # only waits for that thread to meet the close frame.
+                self._read_done_event().wait(max(0.0, end - time.monotonic()))
+            else:
                 try:
                     self._drain_until_close(end)
                 finally:
                     self._read_lock.release()
-            else:
-                # Another thread is reading: it will meet the close frame.
-                self._read_done_event().wait(max(0.0, end - time.monotonic()))
         # After the handshake, shut our side down and wait (bounded) for the
         # peer's EOF: closing with unread bytes (e.g. a frame the peer sent
         # after its close) makes the kernel send a reset, which can destroy

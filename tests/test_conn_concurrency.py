@@ -235,3 +235,56 @@ def test_close_from_another_thread_while_writer_blocked(raw_peer: RawFactory) ->
     with pytest.raises(OSError):
         blocked.join()
     assert conn.closed
+
+
+def test_close_from_another_thread_leaves_messages_to_the_reading_thread() -> None:
+    """close() must not discard what the reading thread has yet to read.
+
+    The reader pauses between reads (the read lock is free most of the time),
+    so a close() that drained the connection itself would swallow messages.
+    """
+    import socket as _socket
+    import threading as _threading
+    import time as _time
+
+    import gorillaws as _g
+
+    a, b = _socket.socketpair()
+    server = _g.Conn(a, is_server=True, close_timeout=10.0)
+    client = _g.Conn(b, is_server=False, close_timeout=10.0)
+    got = []
+    errors = []
+
+    def slow_reader() -> None:
+        try:
+            while True:
+                got.append(server.read_message()[1])
+                _time.sleep(0.005)
+        except _g.CloseError as e:
+            errors.append(e)
+
+    def client_reader() -> None:
+        try:
+            while True:
+                client.read_message()
+        except _g.CloseError:
+            pass
+
+    t = _threading.Thread(target=slow_reader)
+    u = _threading.Thread(target=client_reader)
+    t.start()
+    u.start()
+    try:
+        for i in range(50):
+            client.write_message(_g.BINARY_MESSAGE, str(i).encode())
+        while not got:
+            _time.sleep(0.001)
+        server.close()
+        t.join(20)
+        u.join(20)
+        assert not t.is_alive() and not u.is_alive()
+        assert got == [str(i).encode() for i in range(50)]
+        assert errors and errors[0].code == _g.CLOSE_NORMAL_CLOSURE
+    finally:
+        server.close_now()
+        client.close_now()
