@@ -738,6 +738,17 @@ class Upgrader:
             _socket_error(req.raw, exc.status, req.response_headers)
         return exc
 
+    def _answer(
+        self, sock: socket.socket, response: bytes, deadline: Optional[float], proto: str, codec: Any, initial: bytes
+    ) -> Conn:
+        """Send the 101 response and wrap the socket; closes it if the send fails."""
+        try:
+            _send_all(sock, response, deadline)
+        except OSError as e:
+            sock.close()
+            raise HandshakeError(f"websocket: writing the handshake response: {e}", 500) from e
+        return self._make_conn(sock, proto, codec, initial)
+
     def _make_conn(self, sock: socket.socket, proto: str, codec: Any, initial: bytes) -> Conn:
         return Conn(
             sock,
@@ -800,12 +811,7 @@ class Upgrader:
                 raw.log_request(101)
             except Exception:  # logging must never break the upgrade
                 pass
-        try:
-            _send_all(sock, response, deadline)
-        except OSError as e:
-            sock.close()
-            raise HandshakeError(f"websocket: writing the handshake response: {e}", 500) from e
-        return self._make_conn(sock, proto, codec, initial)
+        return self._answer(sock, response, deadline, proto, codec, initial)
 
     # -- raw sockets -------------------------------------------------------
 
@@ -854,12 +860,7 @@ class Upgrader:
             _socket_error(sock, 500, Headers())
             _close_gracefully(sock, close_by)
             raise
-        try:
-            _send_all(sock, response, deadline)
-        except OSError as e:
-            sock.close()
-            raise HandshakeError(f"websocket: writing the handshake response: {e}", 500) from e
-        return self._make_conn(sock, proto, codec, rest)
+        return self._answer(sock, response, deadline, proto, codec, rest)
 
 
 def _http_server_error(handler: Any, status: int, headers: Headers) -> None:
