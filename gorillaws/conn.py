@@ -732,6 +732,13 @@ class Conn:
                     want = _COMPRESSED_CHUNK
                 else:
                     want = size if size > 0 else self._frame_remaining
+                    if self._msg_utf8 is not None and want < _DIRECT_READ_MIN:
+                        # Text comes through the read buffer as it arrives, so
+                        # a bad byte fails the message at once, not when the
+                        # rest of its frame has come in (Autobahn 6.4.3/6.4.4).
+                        if self._rend == self._rpos:
+                            self._fill(1, True)
+                        want = min(want, self._rend - self._rpos)
                 data = self._read_frame_payload(want)
                 final = self._frame_fin and not self._frame_remaining
             elif self._frame_fin:
@@ -832,7 +839,16 @@ class Conn:
             try:
                 mt = self._start_message()
                 partial = self._msg_partial
-                if partial is None and self._frame_fin and not self._msg_compressed:
+                if (
+                    partial is None
+                    and self._frame_fin
+                    and not self._msg_compressed
+                    and (
+                        self._msg_utf8 is None
+                        or self._frame_remaining <= self._rend - self._rpos
+                        or self._frame_remaining >= _DIRECT_READ_MIN
+                    )
+                ):
                     # Fast path: a message in one uncompressed frame.
                     data = self._read_frame_payload(self._frame_remaining) if self._frame_remaining else b""
                     self._msg_size = len(data)

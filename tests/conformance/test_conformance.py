@@ -29,11 +29,7 @@ from .cases import all_cases
 from .harness import RESULTS, Case, run_case, summarize
 
 # Case ids we knowingly do not meet, with the reason (see KNOWN.md).
-KNOWN: Dict[str, str] = {
-    "6.4.3": "UTF-8 is checked per frame payload read, not per TCP segment: a bad byte in the "
-    "middle of a frame is noticed when the frame's payload has arrived (Autobahn: NON-STRICT)",
-    "6.4.4": "same as 6.4.3",
-}
+KNOWN: Dict[str, str] = {}
 
 _CASES = all_cases()
 
