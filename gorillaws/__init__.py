@@ -24,7 +24,6 @@ from .conn import (
 )
 from .exceptions import (
     CloseError,
-    ConcurrencyError,
     DeadlineExceeded,
     ErrBadHandshake,
     ErrCloseSent,
@@ -119,7 +118,6 @@ __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
     "WebSocketError",
     "CloseError",
-    "ConcurrencyError",
     "DeadlineExceeded",
     "ErrBadHandshake",
     "ErrCloseSent",

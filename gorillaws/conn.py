@@ -52,7 +52,6 @@ from typing import (
 from . import frames
 from .exceptions import (
     CloseError,
-    ConcurrencyError,
     DeadlineExceeded,
     ErrCloseSent,
     ErrReadLimit,
@@ -153,12 +152,6 @@ class SimpleBufferPool:
 PingHandler = Callable[[bytes], None]
 PongHandler = Callable[[bytes], None]
 CloseHandler = Callable[[int, str], None]
-
-
-def _remaining(deadline: Optional[float]) -> Optional[float]:
-    if deadline is None:
-        return None
-    return deadline - time.monotonic()
 
 
 class _SocketIO:

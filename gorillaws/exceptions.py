@@ -32,7 +32,6 @@ __all__ = [
     "DeadlineExceeded",
     "HandshakeError",
     "ErrBadHandshake",
-    "ConcurrencyError",
     "ProxyError",
     "close_code_for",
     "is_close_error",
@@ -102,10 +101,6 @@ class DeadlineExceeded(WebSocketError, TimeoutError):
     def __init__(self, msg: str = "websocket: i/o deadline reached", fatal: bool = True) -> None:
         super().__init__(msg)
         self.fatal = fatal
-
-
-class ConcurrencyError(WebSocketError):
-    """An API was used from the wrong thread in a way that cannot be serialized."""
 
 
 class ProxyError(WebSocketError, ConnectionError):

@@ -20,8 +20,6 @@ CLOSE_MESSAGE = 8
 PING_MESSAGE = 9
 PONG_MESSAGE = 10
 
-DATA_OPCODES = frozenset((CONTINUATION_FRAME, TEXT_MESSAGE, BINARY_MESSAGE))
-CONTROL_OPCODES = frozenset((CLOSE_MESSAGE, PING_MESSAGE, PONG_MESSAGE))
 
 # Close codes (RFC 6455 section 7.4.1; gorilla's names in snake case).
 CLOSE_NORMAL_CLOSURE = 1000
@@ -92,11 +90,6 @@ def is_valid_close_code(code: int) -> bool:
     if 1000 <= code <= 1014:
         return code not in _RESERVED_ON_WIRE
     return 3000 <= code <= 4999
-
-
-def is_control(opcode: int) -> bool:
-    """Whether ``opcode`` is a control frame opcode (close, ping, pong)."""
-    return opcode >= 8
 
 
 class FrameHeader(NamedTuple):
