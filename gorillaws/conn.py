@@ -32,7 +32,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import select
 import socket
 import ssl
 import threading
@@ -74,6 +73,7 @@ from .frames import (
     parse_header,
 )
 from .mask import apply_mask, apply_mask_inplace
+from .transport import SocketIO
 from .utf8 import Utf8Validator
 
 __all__ = [
@@ -114,7 +114,6 @@ _GATHER_SEND_MIN = 16384
 _COMPRESSED_CHUNK = 65536
 
 
-_WANT_IO = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class BufferPool(Protocol):
@@ -154,134 +153,6 @@ PongHandler = Callable[[bytes], None]
 CloseHandler = Callable[[int, str], None]
 
 
-class _SocketIO:
-    """Deadline-aware reads and writes on one socket, usable from two threads.
-
-    A Python socket's timeout is shared by every thread using it, so it cannot
-    express a read deadline and a different write deadline at once.  Instead:
-    plain sockets stay blocking and a deadline is honoured with ``poll`` plus
-    ``MSG_DONTWAIT`` per call; TLS sockets (which take no flags) are switched
-    to non-blocking and wait in ``poll`` when OpenSSL wants more I/O.
-    """
-
-    __slots__ = ("sock", "fd", "nonblocking", "_rpoll", "_wpoll")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.nonblocking = isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT")
-        sock.settimeout(None)
-        if self.nonblocking:
-            sock.setblocking(False)
-        self._rpoll: Optional[Any] = None
-        self._wpoll: Optional[Any] = None
-
-    def _wait(self, writing: bool, deadline: Optional[float]) -> bool:
-        """Wait until the socket is ready; False when the deadline passed first."""
-        if writing:
-            if self._wpoll is None:
-                self._wpoll = select.poll()
-                self._wpoll.register(self.fd, select.POLLOUT)
-            p = self._wpoll
-        else:
-            if self._rpoll is None:
-                self._rpoll = select.poll()
-                self._rpoll.register(self.fd, select.POLLIN)
-            p = self._rpoll
-        if deadline is None:
-            p.poll()
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        return bool(p.poll(left * 1000.0 + 0.5))
-
-    def drain(self, deadline: float) -> bool:
-        """Read and discard until EOF or ``deadline``; True when EOF was seen.
-
-        Uses a poll object of its own, so it may run while another thread
-        is waiting in :meth:`recv_into` (they may steal bytes from each
-        other; this only runs when the connection is being torn down).
-        """
-        p = select.poll()
-        p.register(self.fd, select.POLLIN)
-        scratch = bytearray(4096)
-        flags = 0 if self.nonblocking else socket.MSG_DONTWAIT
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not p.poll(left * 1000.0 + 0.5):
-                return False
-            try:
-                n = self.sock.recv_into(scratch, 0, flags) if flags else self.sock.recv_into(scratch)
-            except _WANT_IO:
-                continue
-            if n == 0:
-                return True
-
-    def recv_into(self, view: memoryview, deadline: Optional[float]) -> int:
-        """Receive into ``view``; 0 means EOF.  Raises socket.timeout at the deadline."""
-        sock = self.sock
-        if deadline is None and not self.nonblocking:
-            return sock.recv_into(view)
-        while True:
-            if deadline is not None and deadline <= time.monotonic():
-                raise socket.timeout("read deadline")
-            try:
-                if self.nonblocking:
-                    return sock.recv_into(view)
-                return sock.recv_into(view, 0, socket.MSG_DONTWAIT)
-            except ssl.SSLWantWriteError:
-                if not self._wait(True, deadline):
-                    raise socket.timeout("read deadline") from None
-            except _WANT_IO:
-                if not self._wait(False, deadline):
-                    raise socket.timeout("read deadline") from None
-
-    def sendall(self, data: Buffer, deadline: Optional[float]) -> None:
-        """Send every byte of ``data``.  Raises socket.timeout at the deadline."""
-        sock = self.sock
-        if deadline is None and not self.nonblocking:
-            sock.sendall(data)
-            return
-        flags = 0 if self.nonblocking else socket.MSG_DONTWAIT
-        if flags and data.__class__ is bytes:
-            # A small frame usually fits the socket buffer: try it whole first.
-            try:
-                sent = sock.send(data, flags)
-            except _WANT_IO:
-                sent = 0
-            if sent == len(data):
-                return
-            view = memoryview(data)[sent:]
-        else:
-            view = memoryview(data).cast("B")
-        while view:
-            try:
-                n = sock.send(view, flags) if flags else sock.send(view)
-                view = view[n:]
-            except ssl.SSLWantReadError:
-                if not self._wait(False, deadline):
-                    raise socket.timeout("write deadline") from None
-            except _WANT_IO:
-                if not self._wait(True, deadline):
-                    raise socket.timeout("write deadline") from None
-
-    def send_parts(self, head: bytes, payload: Buffer, deadline: Optional[float]) -> None:
-        """Send ``head`` then ``payload``, in one system call where the socket allows."""
-        if self.nonblocking or deadline is not None:
-            self.sendall(head + bytes(payload), deadline)
-            return
-        sock = self.sock
-        sent = sock.sendmsg([head, payload])
-        total = len(head) + len(payload)
-        if sent < total:
-            if sent < len(head):
-                sock.sendall(head[sent:])
-                sock.sendall(payload)
-            else:
-                sock.sendall(memoryview(payload)[sent - len(head) :])
-
-
 class Conn:
     """A WebSocket connection (gorilla's ``Conn``).
 
@@ -317,7 +188,7 @@ class Conn:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         self._sock = sock
-        self._io = _SocketIO(sock)
+        self._io = SocketIO(sock)
         self.is_server = is_server
         self._subprotocol = subprotocol
         self.close_timeout = close_timeout
