@@ -33,7 +33,6 @@ import io
 import json
 import os
 import socket
-import ssl
 import threading
 import time
 from typing import (
@@ -43,7 +42,6 @@ from typing import (
     List,
     Optional,
     Protocol,
-    Sequence,
     Tuple,
     Union,
 )
