@@ -82,7 +82,12 @@ __all__ = [
     "DEFAULT_THREAD_STACK_SIZE",
     "HTTPAnswer",
     "Server",
+    "ACCEPT_BACKOFF",
+    "EXHAUSTED_ERRNOS",
+    "default_max_connections",
+    "log_exhausted",
     "raise_open_files_limit",
+    "refuse_busy",
     "serve",
 ]
 
@@ -107,9 +112,11 @@ _BUSY_RESPONSE = (
     b"503 Service Unavailable: too busy.\n"
 )
 # accept() errors that mean "out of resources": retrying at once would spin.
-_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+EXHAUSTED_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 # accept() errors about one client that went away before we accepted it.
 _TRANSIENT = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR, errno.EAGAIN}
+#: Seconds the accept loop waits after accept() found no free descriptor.
+ACCEPT_BACKOFF = 0.1
 _ACCEPT_BATCH = 64  # sockets accepted per wake-up before looking at the wake pipe again
 _CLOSE_FRAME_WAIT = 0.5  # longest wait to send one close frame during shutdown
 _stack_lock = threading.Lock()
@@ -137,8 +144,12 @@ def raise_open_files_limit() -> int:
     return int(soft)
 
 
-def _default_max_connections() -> Optional[int]:
-    """A cap that leaves descriptors for everything else the process opens."""
+def default_max_connections() -> Optional[int]:
+    """A connection cap that leaves descriptors for everything else the process opens.
+
+    The soft open-files limit minus a reserve (10%, at least 32); None when
+    unlimited or unknown.
+    """
     try:
         import resource
     except ImportError:  # pragma: no cover - not POSIX
@@ -147,6 +158,37 @@ def _default_max_connections() -> Optional[int]:
     if soft == resource.RLIM_INFINITY:
         return None
     return max(1, soft - max(32, soft // 10))
+
+
+def log_exhausted(err: OSError) -> None:
+    """Log (once per episode, the caller keeps track) that accept() ran out of descriptors."""
+    log.warning(
+        "accept: %s; pausing accepts for %.1f s at a time (raise the open-files limit, "
+        "or lower max_connections)",
+        os.strerror(err.errno or 0),
+        ACCEPT_BACKOFF,
+    )
+
+
+def refuse_busy(sock: socket.socket) -> None:
+    """Answer 503 on a just-accepted socket without blocking, and close it.
+
+    For the accepting thread, which must never wait on one client.  What the
+    client already sent is read first, so that closing sends FIN rather than
+    a reset that could destroy the 503 before the client reads it.
+    """
+    try:
+        sock.setblocking(False)
+        try:
+            sock.recv(65536)
+        except OSError:
+            pass
+        sock.send(_BUSY_RESPONSE)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _takes_request(handler: Callable[..., Any]) -> bool:
@@ -235,7 +277,7 @@ class Server:
         self.ssl_context = ssl_context
         self.http_handler = http_handler
         self.thread_stack_size = thread_stack_size
-        self.max_connections = _default_max_connections() if max_connections is None else max_connections
+        self.max_connections = default_max_connections() if max_connections is None else max_connections
         base = upgrader if upgrader is not None else Upgrader()
         # A copy: the Server answers non-WebSocket requests through the
         # upgrader's error hook, and must not change the caller's object.
@@ -352,15 +394,11 @@ class Server:
             except BlockingIOError:
                 return 0.0
             except OSError as e:
-                if e.errno in _EXHAUSTED:
+                if e.errno in EXHAUSTED_ERRNOS:
                     if not self._exhausted_logged:
                         self._exhausted_logged = True
-                        log.warning(
-                            "accept: %s; pausing accepts (raise the open-files limit, "
-                            "or lower Server(max_connections=...))",
-                            os.strerror(e.errno or 0),
-                        )
-                    return 0.1
+                        log_exhausted(e)
+                    return ACCEPT_BACKOFF
                 if e.errno in _TRANSIENT:
                     continue
                 if self._stopping:
@@ -378,7 +416,7 @@ class Server:
             if not full:
                 self._pending.add(sock)
         if full:
-            self._refuse(sock)
+            refuse_busy(sock)
             return
         thread = threading.Thread(target=self._run, args=(sock, addr), name=f"gorillaws-conn-{addr}", daemon=True)
         with self._lock:
@@ -396,25 +434,7 @@ class Server:
             with self._lock:
                 self._pending.discard(sock)
                 self._threads.discard(thread)
-            self._refuse(sock)
-
-    @staticmethod
-    def _refuse(sock: socket.socket) -> None:
-        """Answer 503 without blocking and close (the accepting thread never waits)."""
-        try:
-            sock.setblocking(False)
-            # Read what the client already sent so closing sends FIN, not a
-            # reset that could destroy the 503 before the client reads it.
-            try:
-                sock.recv(65536)
-            except OSError:
-                pass
-            sock.send(_BUSY_RESPONSE)
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        finally:
-            sock.close()
+            refuse_busy(sock)
 
     def _drain_wake(self) -> None:
         try:
