@@ -406,9 +406,11 @@ def test_default_dialer_matches_gorilla() -> None:
     d = gorillaws.DEFAULT_DIALER
     assert d.proxy is proxy_from_environment
     assert d.handshake_timeout == 45.0
-    # A zero Dialer, as in Go: no proxy, no timeout, no compression, no jar.
+    # A zero Dialer, as in Go: no proxy, no compression, no jar; but a
+    # handshake timeout (gorilla's zero Dialer has none, so a silent server
+    # would hang it forever): DefaultDialer's 45 s.
     z = Dialer()
-    assert (z.proxy, z.handshake_timeout, z.enable_compression, z.jar) == (None, None, False, None)
+    assert (z.proxy, z.handshake_timeout, z.enable_compression, z.jar) == (None, 45.0, False, None)
     assert (z.read_buffer_size, z.write_buffer_size, z.subprotocols) == (0, 0, [])
 
 
