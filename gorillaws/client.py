@@ -4,20 +4,24 @@ One dial, top to bottom (:meth:`Dialer.dial`):
 
 1. parse the URL (``ws``/``wss``, ``http``/``https`` read as ``ws``/``wss``);
 2. ask ``proxy`` whether to go through a proxy;
-3. open the TCP connection: ``net_dial``, or a tunnel through the proxy
+3. open the TCP connection: ``net_dial_context``/``net_dial`` (default
+   :func:`gorillaws.dialing.dial_tcp`), or a tunnel through the proxy
    (:func:`gorillaws.proxy.connect_via_proxy`), or ``net_dial_tls``;
-4. for ``wss``, the TLS handshake with ``tls_client_config``;
+4. for ``wss``, the TLS handshake with ``tls_client_config``
+   (:func:`gorillaws.dialing.tls_handshake`);
 5. send the upgrade request (:func:`gorillaws.handshake.build_request`), read
-   the response head (at most :data:`gorillaws.http11.MAX_HEAD_SIZE` bytes),
-   store cookies in ``jar``, and check the answer
+   the response head (:func:`gorillaws.transport.read_http_head`), store
+   cookies in ``jar``, and check the answer
    (:func:`gorillaws.handshake.check_server_response`, then the
    permessage-deflate answer with :func:`gorillaws.deflate.client_accept`);
 6. hand the socket to a client-side :class:`gorillaws.conn.Conn`.
 
-``handshake_timeout`` bounds steps 3 to 5 together.  Whatever fails, the
-socket is closed before the error propagates.
+``handshake_timeout`` bounds steps 3 to 5 together, and a ``cancel`` event
+aborts any of them.  Whatever fails, the socket is closed before the error
+propagates.
 
-Name mapping from gorilla: ``NetDial`` -> ``net_dial``, ``NetDialTLSContext``
+Name mapping from gorilla: ``NetDial`` -> ``net_dial``, ``NetDialContext`` ->
+``net_dial_context``, ``DialContext`` -> ``dial(..., cancel=)``, ``NetDialTLSContext``
 -> ``net_dial_tls``, ``Proxy`` -> ``proxy``, ``TLSClientConfig`` ->
 ``tls_client_config``, ``HandshakeTimeout`` -> ``handshake_timeout``,
 ``ReadBufferSize``/``WriteBufferSize`` -> ``read_buffer_size``/``write_buffer_size``,
@@ -34,6 +38,7 @@ import email.message
 import http.cookiejar
 import socket
 import ssl
+import threading
 import time
 import urllib.request
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
@@ -41,16 +46,23 @@ from urllib.parse import quote, unquote, urlsplit
 
 from . import deflate
 from .conn import DEFAULT_BUFFER_SIZE, BufferPool, Conn
+from .deadline import remaining
+from .dialing import NetDialContext, check_cancel, dial_error, dial_tcp, head_reader, tls_handshake
 from .exceptions import DeadlineExceeded, ErrBadHandshake
-from .handshake import build_request, check_server_response, generate_key, parse_subprotocols
-from .http11 import MAX_HEAD_SIZE, Headers, HttpParseError, Response, find_head_end, parse_response_head
+from .handshake import Extension, build_request, check_server_response, generate_key, parse_subprotocols
+from .http11 import Headers, HttpParseError, Response, parse_response_head
+from .options import HandshakeOptions
 from .proxy import NetDial, connect_via_proxy, join_host_port, proxy_from_environment
+from .transport import HeadEOF, SocketIO, default_tls_context, read_http_head
 
 __all__ = ["Dialer", "DEFAULT_DIALER", "dial", "Response", "RequestHeader"]
 
 #: ``request_header`` may be a :class:`Headers`, a mapping of name to a value
 #: (or to a list of values, like Go's ``http.Header``), or (name, value) pairs.
 RequestHeader = Union[Headers, Mapping[str, Union[str, Sequence[str]]], Iterable[Tuple[str, str]]]
+
+#: gorilla's ``DefaultDialer`` handshake timeout, also the default of a new :class:`Dialer`.
+DEFAULT_HANDSHAKE_TIMEOUT = 45.0
 
 #: How much of a refused handshake's body is kept in ``response.body``.
 MAX_ERROR_BODY = 1024
@@ -113,34 +125,6 @@ def _parse_url(url: str) -> _Target:
     )
 
 
-def _to_headers(request_header: Optional[RequestHeader]) -> Headers:
-    h = Headers()
-    if request_header is None:
-        return h
-    if isinstance(request_header, Headers):
-        return request_header.copy()
-    if isinstance(request_header, Mapping):
-        for name, value in request_header.items():
-            if isinstance(value, str):
-                h.add(name, value)
-            else:
-                for v in value:
-                    h.add(name, v)
-        return h
-    for name, value in request_header:
-        h.add(name, value)
-    return h
-
-
-def _default_tls_config() -> ssl.SSLContext:
-    try:
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:  # pragma: no cover - certifi is a dependency
-        return ssl.create_default_context()
-
-
 class _CookieResponse:
     """The little of ``http.client.HTTPResponse`` that CookieJar.extract_cookies uses."""
 
@@ -159,19 +143,29 @@ def _cookie_request(target: _Target) -> urllib.request.Request:
     return urllib.request.Request(f"{http_scheme}://{target.host_header}{target.resource}")
 
 
-class Dialer:
+class Dialer(HandshakeOptions):
     """Opens client connections; configure with keyword arguments or attributes.
 
     Every option is also a plain attribute of the same name, so a dialer can
-    be built and then adjusted.  A Dialer holds no per-connection state: one
-    instance may dial from many threads at once (the ``jar`` you give must be
-    thread-safe then; the stdlib's :class:`http.cookiejar.CookieJar` is).
+    be built and then adjusted; the shared options are checked when set (see
+    :class:`gorillaws.options.HandshakeOptions`: a bad value raises
+    :class:`ValueError` or :class:`TypeError` at once).  A Dialer holds no
+    per-connection state: one instance may dial from many threads at once
+    (the ``jar`` you give must be thread-safe then; the stdlib's
+    :class:`http.cookiejar.CookieJar` is).
 
     :param net_dial: ``net_dial(network, addr) -> socket`` opens the TCP
         connection (``network`` is ``"tcp"``, ``addr`` ``"host:port"``, IPv6
-        in brackets, as in Go).  Default: :func:`socket.create_connection`
-        with the handshake timeout.  Also used to reach an HTTP(S) proxy.
-        Return any connected stream socket, e.g. a Unix socket.
+        in brackets, as in Go).  It gets neither the deadline nor the cancel
+        event; prefer ``net_dial_context``.  Also used to reach an HTTP(S)
+        proxy.  Return any connected stream socket, e.g. a Unix socket.
+    :param net_dial_context: ``net_dial_context(network, addr, deadline,
+        cancel) -> socket`` (Go's ``NetDialContext``): as ``net_dial``, and
+        also given the handshake deadline (a :func:`time.monotonic` time or
+        None) and the ``cancel`` event of :meth:`dial` (or None).  Wins over
+        ``net_dial``.  Default: :func:`gorillaws.dialing.dial_tcp`, whose
+        errors name the address (``dial tcp 127.0.0.1:9: connection
+        refused``).
     :param net_dial_tls: ``net_dial_tls(network, addr) -> ssl.SSLSocket``
         for ``wss`` URLs: it must return a socket whose TLS handshake is done
         (gorilla's ``NetDialTLSContext``); ``tls_client_config`` is then not
@@ -190,11 +184,13 @@ class Dialer:
         ``https://`` proxy.  Default: ``tls_client_config`` if given, else
         the same default as above.
     :param handshake_timeout: seconds for connecting, the proxy, TLS and the
-        HTTP upgrade together; None for no limit.  When it passes,
-        :class:`gorillaws.exceptions.DeadlineExceeded` (a
-        :class:`TimeoutError`) is raised.  A custom ``net_dial`` is called
-        without a limit (it gets no timeout argument); the limit applies to
-        everything after it returns.
+        HTTP upgrade together; None for no limit.  Default 45, as gorilla's
+        ``DefaultDialer`` (a zero Go ``Dialer`` has none; here a plain
+        ``Dialer()`` never waits forever on a silent server).  When it
+        passes, :class:`gorillaws.exceptions.DeadlineExceeded` (a
+        :class:`TimeoutError`) is raised.  A custom 2-argument ``net_dial``
+        is called without a limit; the limit applies to everything after it
+        returns.
     :param read_buffer_size: ``write_buffer_size``, ``write_buffer_pool``:
         passed to :class:`gorillaws.conn.Conn` (0 means 4096).
     :param subprotocols: offered in ``Sec-WebSocket-Protocol``.
@@ -219,11 +215,12 @@ class Dialer:
         self,
         *,
         net_dial: Optional[NetDial] = None,
+        net_dial_context: Optional[NetDialContext] = None,
         net_dial_tls: Optional[Callable[[str, str], socket.socket]] = None,
         proxy: Optional[Callable[[str], Optional[str]]] = None,
         tls_client_config: Optional[ssl.SSLContext] = None,
         proxy_tls_config: Optional[ssl.SSLContext] = None,
-        handshake_timeout: Optional[float] = None,
+        handshake_timeout: Optional[float] = DEFAULT_HANDSHAKE_TIMEOUT,
         read_buffer_size: int = 0,
         write_buffer_size: int = 0,
         write_buffer_pool: Optional[BufferPool] = None,
@@ -236,6 +233,7 @@ class Dialer:
         host: str = "",
     ) -> None:
         self.net_dial = net_dial
+        self.net_dial_context = net_dial_context
         self.net_dial_tls = net_dial_tls
         self.proxy = proxy
         self.tls_client_config = tls_client_config
@@ -244,7 +242,7 @@ class Dialer:
         self.read_buffer_size = read_buffer_size
         self.write_buffer_size = write_buffer_size
         self.write_buffer_pool = write_buffer_pool
-        self.subprotocols = list(subprotocols)
+        self.subprotocols = subprotocols  # type: ignore[assignment]  # checked and listed on assignment
         self.enable_compression = enable_compression
         self.compression_mode = compression_mode
         self.compression_level = compression_level
@@ -255,22 +253,25 @@ class Dialer:
     def __repr__(self) -> str:
         return (
             f"Dialer(handshake_timeout={self.handshake_timeout!r}, proxy={self.proxy!r}, "
-            f"subprotocols={self.subprotocols!r}, compression_mode={self._mode()!r})"
+            f"subprotocols={self.subprotocols!r}, compression_mode={self.effective_compression_mode()!r})"
         )
 
-    def _mode(self) -> int:
-        if self.compression_mode is not None:
-            return self.compression_mode
-        return deflate.COMPRESSION_NO_CONTEXT_TAKEOVER if self.enable_compression else deflate.COMPRESSION_DISABLED
-
-    def dial(self, url: str, request_header: Optional[RequestHeader] = None) -> Tuple[Conn, Response]:
+    def dial(
+        self,
+        url: str,
+        request_header: Optional[RequestHeader] = None,
+        *,
+        cancel: Optional[threading.Event] = None,
+    ) -> Tuple[Conn, Response]:
         """Connect to ``url`` and perform the opening handshake.
 
         ``request_header`` adds request headers (Origin, Cookie,
         Authorization, Sec-WebSocket-Protocol when ``subprotocols`` is
         empty, Host to override the host).  User info in the URL
         (``wss://user:pass@host/``) is sent as Basic ``Authorization`` unless
-        ``request_header`` has one.
+        ``request_header`` has one.  Setting ``cancel`` (a
+        :class:`threading.Event`, from any thread) aborts the dial in any
+        phase: connect, proxy, TLS or handshake (Go's ``DialContext``).
 
         Returns the connection and the server's response (``.status`` 101,
         ``.headers``: the chosen subprotocol, cookies, ...).
@@ -281,20 +282,72 @@ class Dialer:
           ws/wss/http/https, or a request header that is the library's to
           write (Upgrade, Connection, Sec-WebSocket-Key/-Version/-Extensions).
         * :class:`gorillaws.exceptions.ErrBadHandshake`: the server did not
-          upgrade, or its answer breaks RFC 6455 section 4.1.  ``.response``
+          upgrade, or its answer breaks RFC 6455 section 4.1, or is not HTTP
+          at all (said at once, with a hint when it is TLS).  ``.response``
           (when the response head could be parsed) has ``.status``,
           ``.headers`` and up to 1024 bytes of ``.body``, so redirects (3xx
           with ``Location``) and authentication (401) can be handled.
         * :class:`gorillaws.exceptions.DeadlineExceeded`: ``handshake_timeout``
           passed.
+        * :class:`gorillaws.dialing.DialCancelled`: ``cancel`` was set.
         * :class:`gorillaws.proxy.ProxyError`: the proxy refused.
         * :class:`ssl.SSLCertVerificationError`: the server's certificate did
-          not verify; the message names the URL.
-        * :class:`OSError`: the connection could not be made or broke.
+          not verify; the message names the URL.  :class:`ssl.SSLError`: TLS
+          failed (for a server that does not speak TLS, with the hint "did
+          you mean ws://?").
+        * :class:`OSError`: the connection could not be made or broke; a
+          :class:`gorillaws.dialing.DialError` whose message names the
+          address (and the proxy, when the proxy could not be reached).
         """
         target = _parse_url(url)
         deadline = time.monotonic() + self.handshake_timeout if self.handshake_timeout is not None else None
-        headers = _to_headers(request_header)
+        headers = self._request_headers(target, request_header)
+        mode = self.effective_compression_mode()
+        offer = deflate.client_offer(mode) if mode != deflate.COMPRESSION_DISABLED else ""
+        offered_protocols = list(self.subprotocols) or parse_subprotocols(headers)
+        key = generate_key()
+        request = build_request(target.host_header, target.resource, key, self.subprotocols, offer, headers)
+
+        sock = self._connect(target, deadline, cancel)
+        try:
+            io = SocketIO(sock)
+            check_cancel(cancel, "sending the handshake request")
+            io.sendall(request, deadline)
+            resp, leftover = _read_response(io, target, deadline, cancel)
+            if self.jar is not None:
+                self.jar.extract_cookies(_CookieResponse(resp.headers), _cookie_request(target))  # type: ignore[arg-type]
+            if resp.status != 101:
+                resp.body = _read_error_body(io, resp, leftover, deadline)
+            subprotocol, extensions = _check_response(resp, key, offered_protocols, offer, target)
+            try:
+                compression = deflate.client_accept(
+                    extensions, mode, level=self.compression_level, threshold=self.compression_threshold
+                )
+            except ValueError as exc:
+                raise ErrBadHandshake(f"websocket: bad handshake: {exc}", response=resp) from None
+            return (
+                Conn(
+                    sock,
+                    is_server=False,
+                    subprotocol=subprotocol,
+                    read_buffer_size=self.read_buffer_size or DEFAULT_BUFFER_SIZE,
+                    write_buffer_size=self.write_buffer_size or DEFAULT_BUFFER_SIZE,
+                    write_buffer_pool=self.write_buffer_pool,
+                    initial_data=leftover,
+                    compression=compression,
+                ),
+                resp,
+            )
+        except socket.timeout as exc:
+            sock.close()
+            raise DeadlineExceeded(f"websocket: handshake timeout dialling {target.url}") from exc
+        except BaseException:
+            sock.close()
+            raise
+
+    def _request_headers(self, target: _Target, request_header: Optional[RequestHeader]) -> Headers:
+        """The caller's headers plus Authorization from the URL, the jar's cookies and ``host``."""
+        headers = Headers(request_header)
         if target.username is not None and "Authorization" not in headers:
             cred = f"{target.username}:{target.password or ''}".encode("utf-8")
             headers.add("Authorization", "Basic " + base64.b64encode(cred).decode("ascii"))
@@ -307,66 +360,32 @@ class Dialer:
                 headers["Cookie"] = f"{existing}; {jar_cookies}" if existing else jar_cookies
         if "Host" not in headers and self.host:
             headers["Host"] = self.host
+        return headers
 
-        mode = self._mode()
-        offer = deflate.client_offer(mode) if mode != deflate.COMPRESSION_DISABLED else ""
-        offered_protocols = list(self.subprotocols) or parse_subprotocols(headers)
-        key = generate_key()
-        request = build_request(
-            target.host_header, target.resource, key, self.subprotocols, offer, headers
-        )
+    def _net_dial(self, deadline: Optional[float], cancel: Optional[threading.Event]) -> NetDial:
+        """The TCP dial function for this dial, bound to its deadline and cancel event."""
+        ctx_dial = self.net_dial_context
+        if ctx_dial is not None:
+            return lambda network, addr: ctx_dial(network, addr, deadline, cancel)
+        if self.net_dial is not None:
+            return self.net_dial
+        return lambda network, addr: dial_tcp(addr, deadline, cancel)
 
-        sock = self._connect(target, deadline)
-        try:
-            _set_timeout(sock, deadline, "sending the handshake request")
-            sock.sendall(request)
-            resp, leftover = _read_response(sock, deadline)
-            if self.jar is not None:
-                self.jar.extract_cookies(_CookieResponse(resp.headers), _cookie_request(target))  # type: ignore[arg-type]
-            if resp.status != 101:
-                resp.body = _read_error_body(sock, resp, leftover, deadline)
-            subprotocol, extensions = check_server_response(
-                resp, key, offered_protocols, [offer] if offer else []
-            )
-            try:
-                compression = deflate.client_accept(
-                    extensions, mode, level=self.compression_level, threshold=self.compression_threshold
-                )
-            except ValueError as exc:
-                raise ErrBadHandshake(f"websocket: bad handshake: {exc}", response=resp) from None
-            conn = Conn(
-                sock,
-                is_server=False,
-                subprotocol=subprotocol,
-                read_buffer_size=self.read_buffer_size or DEFAULT_BUFFER_SIZE,
-                write_buffer_size=self.write_buffer_size or DEFAULT_BUFFER_SIZE,
-                write_buffer_pool=self.write_buffer_pool,
-                initial_data=leftover,
-                compression=compression,
-            )
-            return conn, resp
-        except socket.timeout as exc:
-            sock.close()
-            raise DeadlineExceeded(f"websocket: handshake timeout dialling {target.url}") from exc
-        except BaseException:
-            sock.close()
-            raise
-
-    def _connect(self, target: _Target, deadline: Optional[float]) -> socket.socket:
+    def _connect(self, target: _Target, deadline: Optional[float], cancel: Optional[threading.Event]) -> socket.socket:
         """The connected (and for wss, TLS-wrapped) socket; closed on failure."""
         addr = join_host_port(target.hostname, target.port)
-        net_dial = self.net_dial if self.net_dial is not None else _default_net_dial(deadline)
+        net_dial = self._net_dial(deadline, cancel)
         proxy_url = self.proxy(target.url) if self.proxy is not None else None
         try:
             if proxy_url:
-                proxy_tls = self.proxy_tls_config or self.tls_client_config
                 sock = connect_via_proxy(
                     proxy_url,
                     target.hostname,
                     target.port,
                     deadline=deadline,
                     net_dial=net_dial,
-                    proxy_tls_context=proxy_tls,
+                    proxy_tls_context=self.proxy_tls_config or self.tls_client_config,
+                    cancel=cancel,
                 )
             elif target.secure and self.net_dial_tls is not None:
                 sock = self.net_dial_tls("tcp", addr)
@@ -378,129 +397,65 @@ class Dialer:
                 sock = net_dial("tcp", addr)
         except socket.timeout as exc:
             raise DeadlineExceeded(f"websocket: handshake timeout connecting to {addr}") from exc
-        try:
-            if target.secure:
-                # TCP_NODELAY for the TLS handshake's writes; for plain
-                # connections the Conn sets it once the handshake is done
-                # (the request is a single write, which Nagle never delays).
-                if sock.family in (socket.AF_INET, socket.AF_INET6):
-                    try:
-                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    except OSError:
-                        pass
-                sock = self._tls_handshake(sock, target, deadline)
+        if not target.secure:
             return sock
-        except socket.timeout as exc:
-            sock.close()
-            raise DeadlineExceeded(f"websocket: handshake timeout during TLS with {target.url}") from exc
-        except BaseException:
-            sock.close()
-            raise
-
-    def _tls_handshake(self, sock: socket.socket, target: _Target, deadline: Optional[float]) -> ssl.SSLSocket:
-        ctx = self.tls_client_config if self.tls_client_config is not None else _default_tls_config()
-        tls = ctx.wrap_socket(sock, server_hostname=target.hostname, do_handshake_on_connect=False)
-        try:
-            _set_timeout(tls, deadline, "during the TLS handshake")
+        # TCP_NODELAY for the TLS handshake's writes; for plain connections
+        # the Conn sets it once the handshake is done (the request is a
+        # single write, which Nagle never delays).
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
-                tls.do_handshake()
-            except ssl.SSLCertVerificationError as exc:
-                err = ssl.SSLCertVerificationError(
-                    f"websocket: TLS certificate verification failed for {target.url}: "
-                    f"{exc.verify_message or exc.reason}"
-                )
-                err.verify_code = exc.verify_code
-                err.verify_message = exc.verify_message
-                err.reason = exc.reason
-                err.library = exc.library
-                raise err from exc
-            alpn = tls.selected_alpn_protocol()
-            if alpn not in (None, "http/1.1"):
-                raise ssl.SSLError(
-                    f"websocket: the server chose ALPN protocol {alpn!r} for {target.url}; "
-                    "the tls_client_config must offer only 'http/1.1' (or no ALPN)"
-                )
-            return tls
-        except BaseException:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        ctx = self.tls_client_config if self.tls_client_config is not None else default_tls_context()
+        tls = tls_handshake(sock, ctx, target.hostname, deadline, cancel, target.url)
+        alpn = tls.selected_alpn_protocol()
+        if alpn not in (None, "http/1.1"):
             tls.close()
-            raise
-
-
-def _default_net_dial(deadline: Optional[float]) -> NetDial:
-    def dial(network: str, addr: str) -> socket.socket:
-        host, _, port = addr.rpartition(":")
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        timeout = None
-        if deadline is not None:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                raise DeadlineExceeded(f"websocket: handshake timeout before connecting to {addr}")
-        family = _ip_family(host)
-        if family is None:
-            return socket.create_connection((host, int(port)), timeout=timeout)
-        # An IP address: no name resolution needed, connect directly.
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            if timeout is not None or socket.getdefaulttimeout() is not None:
-                sock.settimeout(timeout)
-            sock.connect((host, int(port)))
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    return dial
-
-
-def _ip_family(host: str) -> Optional[int]:
-    """AF_INET or AF_INET6 when ``host`` is an IP address literal, else None."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-        except (OSError, ValueError):
-            continue
-        return family
-    return None
-
-
-def _set_timeout(sock: socket.socket, deadline: Optional[float], what: str) -> None:
-    if deadline is None:
-        if sock.gettimeout() is not None:  # settimeout is a system call even when unchanged
-            sock.settimeout(None)
-        return
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise DeadlineExceeded(f"websocket: handshake timeout {what}")
-    sock.settimeout(left)
-
-
-def _read_response(sock: socket.socket, deadline: Optional[float]) -> Tuple[Response, bytes]:
-    """Read and parse the response head; returns it and the bytes that followed it."""
-    buf = bytearray()
-    end = -1
-    while end < 0:
-        _set_timeout(sock, deadline, "waiting for the handshake response")
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ErrBadHandshake(
-                "websocket: bad handshake: connection closed before the response head was complete"
-                if buf
-                else "websocket: bad handshake: the server closed the connection without answering"
+            raise ssl.SSLError(
+                f"websocket: the server chose ALPN protocol {alpn!r} for {target.url}; "
+                "the tls_client_config must offer only 'http/1.1' (or no ALPN)"
             )
-        start = len(buf) - 3
-        buf += chunk
-        end = find_head_end(buf, start)
-        if (end < 0 and len(buf) > MAX_HEAD_SIZE) or end > MAX_HEAD_SIZE:
-            raise ErrBadHandshake(f"websocket: bad handshake: response head larger than {MAX_HEAD_SIZE} bytes")
+        return tls
+
+
+def _read_response(
+    io: SocketIO, target: _Target, deadline: Optional[float], cancel: Optional[threading.Event]
+) -> Tuple[Response, bytes]:
+    """Read and parse the response head; returns it and the bytes that followed it."""
+    bad = "websocket: bad handshake"
+    # A TLS server answers a plain request with a reset, an alert or silence.
+    tls_hint = "" if target.secure else "; if the server speaks TLS, did you mean wss://?"
     try:
-        resp = parse_response_head(bytes(buf[:end]))
+        head, rest = read_http_head(head_reader(io, deadline, cancel), response=True)
+        return parse_response_head(head), rest
+    except HeadEOF as exc:
+        if exc.received:
+            raise ErrBadHandshake(f"{bad}: connection closed before the response head was complete") from None
+        raise ErrBadHandshake(f"{bad}: {target.url} closed the connection without answering{tls_hint}") from None
     except HttpParseError as exc:
-        raise ErrBadHandshake(f"websocket: bad handshake: malformed response: {exc}") from None
-    return resp, bytes(buf[end:])
+        if exc.not_http == "a TLS record" and not target.secure:
+            raise ErrBadHandshake(f"{bad}: {target.url} answered with TLS: did you mean wss://?") from None
+        if exc.not_http is not None:
+            raise ErrBadHandshake(f"{bad}: {target.url} does not speak HTTP: it sent {exc.not_http}") from None
+        raise ErrBadHandshake(f"{bad}: malformed response: {exc}") from None
+    except ConnectionResetError as exc:
+        raise dial_error(exc, f"websocket: reading the handshake response from {target.url}{tls_hint}") from None
 
 
-def _read_error_body(sock: socket.socket, resp: Response, have: bytes, deadline: Optional[float]) -> bytes:
+def _check_response(
+    resp: Response, key: str, offered_protocols: Sequence[str], offer: str, target: _Target
+) -> Tuple[str, List[Extension]]:
+    """check_server_response, with a hint when a plain request reached an HTTPS server."""
+    try:
+        return check_server_response(resp, key, offered_protocols, [offer] if offer else [])
+    except ErrBadHandshake as exc:
+        if not target.secure and b"HTTPS server" in resp.body:
+            raise ErrBadHandshake(f"{exc}; the server speaks TLS: did you mean wss://?", response=resp) from None
+        raise
+
+
+def _read_error_body(io: SocketIO, resp: Response, have: bytes, deadline: Optional[float]) -> bytes:
     """Up to MAX_ERROR_BODY bytes of a refused handshake's body (best effort)."""
     chunked = "chunked" in (resp.headers.get("Transfer-Encoding") or "").lower()
     length: Optional[int] = None
@@ -513,19 +468,16 @@ def _read_error_body(sock: socket.socket, resp: Response, have: bytes, deadline:
     want = MAX_ERROR_BODY if length is None else min(length, MAX_ERROR_BODY)
     if chunked:
         want = MAX_ERROR_BODY + 256
-    if deadline is None:
-        deadline = time.monotonic() + 5.0  # never wait long for an error body
+    left = remaining(deadline)
+    deadline = time.monotonic() + (5.0 if left is None else min(left, 5.0))  # never wait long for an error body
     data = bytearray(have)
+    chunk = bytearray(4096)
     try:
         while len(data) < want and not (chunked and b"\r\n0\r\n" in data):
-            left = deadline - time.monotonic()
-            if left <= 0:
+            n = io.recv_into(memoryview(chunk), deadline)
+            if not n:
                 break
-            sock.settimeout(left)
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+            data += chunk[:n]
     except OSError:
         pass
     if chunked:
@@ -534,6 +486,7 @@ def _read_error_body(sock: socket.socket, resp: Response, have: bytes, deadline:
 
 
 def _dechunk(data: bytes) -> bytes:
+
     out = bytearray()
     pos = 0
     while True:
@@ -557,9 +510,11 @@ def _dechunk(data: bytes) -> bytes:
 #: (:func:`gorillaws.proxy.proxy_from_environment`) and a 45 second
 #: handshake timeout.  Shared: set attributes on your own :class:`Dialer`
 #: rather than on this one.
-DEFAULT_DIALER = Dialer(proxy=proxy_from_environment, handshake_timeout=45.0)
+DEFAULT_DIALER = Dialer(proxy=proxy_from_environment, handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT)
 
 
-def dial(url: str, request_header: Optional[RequestHeader] = None) -> Tuple[Conn, Response]:
-    """``DEFAULT_DIALER.dial(url, request_header)``; see :meth:`Dialer.dial`."""
-    return DEFAULT_DIALER.dial(url, request_header)
+def dial(
+    url: str, request_header: Optional[RequestHeader] = None, *, cancel: Optional[threading.Event] = None
+) -> Tuple[Conn, Response]:
+    """``DEFAULT_DIALER.dial(url, request_header, cancel=cancel)``; see :meth:`Dialer.dial`."""
+    return DEFAULT_DIALER.dial(url, request_header, cancel=cancel)

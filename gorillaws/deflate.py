@@ -46,54 +46,9 @@ back than it agreed to, into an earlier message, is a protocol error (1007).
 window size, so an over-long reference within one message may go unnoticed;
 that is harmless.)
 
-**Memory per connection** (measured with :mod:`tracemalloc`, which sees
-zlib's allocations; zlib 1.2.13, CPython 3.11, 64-bit, memLevel 8; the test
-``tests/test_deflate.py::test_memory_per_mode`` prints and checks them).  The
-codec object itself is under 1 KiB.
-
-==========================  ========  ==================================
-mode                        idle      zlib state
-==========================  ========  ==================================
-compression disabled        0         none
-no context takeover         0         none kept.  While a message is
-                                      compressed: ~40 KiB for messages
-                                      under 1 KB, ~70 KiB at 2 KB, up to
-                                      ~300 KiB from ~16 KB on (window and
-                                      memLevel are sized to the message;
-                                      a streamed message: ~300 KiB).
-                                      While one is read: ~40 KiB.
-context takeover, 15 bits   0 until   ~300 KiB kept after the first
-                            first     compressed message each way:
-                            use       compressor 262 KiB + decompressor
-                                      39 KiB
-context takeover, 9 bits    0 until   ~145 KiB kept: compressor 136 KiB
-                            first     (memLevel 8's hash table and buffer
-                            use       dominate) + decompressor 7 KiB
-==========================  ========  ==================================
-
-In no-context-takeover mode a compressor is created for each compressed
-message and dropped afterwards (zlib has no cheap reset in Python), and the
-decompressor is dropped after each message the peer sent without context
-takeover, so an idle connection holds no zlib state at all.  In context
-takeover mode the state is created lazily on the first compressed message in
-each direction and then kept for the life of the connection.
-
-**Speed of no context takeover.**  Making the per-message zlib objects is
-cheap next to compressing: ~0.5 µs for a compressor sized for a 1 KiB
-message and ~1 µs for a full 15-bit, memLevel 8 one, against ~7 µs to
-compress 1 KiB of JSON-like text at level 1 (~80% of the time is spent in
-libz itself; ``perf``, zlib 1.2.13).  A process-wide pool of
-compressors reset with ``Z_FULL_FLUSH`` (whose output is identical to a fresh
-compressor's) was measured and gained at most 0.3 µs per message, within the
-noise, and ``copy()`` of a pristine template is slower than constructing
-(~100 µs for 15 bits/memLevel 8: it copies the whole state); decompressors
-likewise (~0.2 µs to make).  So none is kept or shared.  What makes no
-context takeover slower is the missing history: with context takeover a
-message that repeats an earlier one becomes one back-reference, and even 16
-different JSON-like 1 KiB messages compress to ~86 bytes instead of ~370, in
-~6 µs instead of ~8.5 µs, because the window already holds their vocabulary
-(``bench/compression.py`` repeats one payload by default; ``--distinct 16``
-cycles through 16).
+**Memory and speed** per mode are measured in ``docs/compression.md``
+(section "Memory and speed"): an idle connection holds no zlib state
+except in context takeover mode after its first compressed message.
 
 **Thread safety.**  A :class:`PerMessageDeflate` is not thread-safe.  The
 writing half (``compress_*``, ``start_message``, ``finish_message``,
@@ -163,7 +118,8 @@ _WINDOW_BITS_RE = re.compile(r"(?:8|9|1[0-5])\Z")
 ParsedExtensions = Sequence[Tuple[str, Sequence[Tuple[str, Optional[str]]]]]
 
 
-def _check_mode(mode: int) -> None:
+def check_mode(mode: int) -> None:
+    """Raise :class:`ValueError` unless ``mode`` is one of the ``COMPRESSION_*`` modes."""
     if mode not in _MODES:
         raise ValueError(f"websocket: unknown compression mode {mode!r}")
 
@@ -173,7 +129,8 @@ def _check_window_bits(name: str, bits: Optional[int]) -> None:
         raise ValueError(f"websocket: {name} must be an integer from 8 to 15, not {bits!r}")
 
 
-def _check_level(level: int) -> None:
+def check_level(level: int) -> None:
+    """Raise :class:`ValueError` unless ``level`` is an int from -2 to 9."""
     if isinstance(level, bool) or not isinstance(level, int):
         raise ValueError(f"websocket: compression level must be an int, not {level!r}")
     if not MIN_COMPRESSION_LEVEL <= level <= MAX_COMPRESSION_LEVEL:
@@ -285,7 +242,7 @@ def client_offer(
     :data:`COMPRESSION_DISABLED` (send no header then), an unknown mode or
     window bits outside 8..15.
     """
-    _check_mode(mode)
+    check_mode(mode)
     if mode == COMPRESSION_DISABLED:
         raise ValueError("websocket: nothing to offer when compression is disabled")
     _check_window_bits("server_max_window_bits", server_max_window_bits)
@@ -337,8 +294,8 @@ def server_negotiate(
     value or ``client_max_window_bits`` is given here (the smaller wins).
     Raises :class:`ValueError` for an unknown mode, level or window bits.
     """
-    _check_mode(mode)
-    _check_level(level)
+    check_mode(mode)
+    check_level(level)
     _check_window_bits("server_max_window_bits", server_max_window_bits)
     _check_window_bits("client_max_window_bits", client_max_window_bits)
     if mode == COMPRESSION_DISABLED:
@@ -395,8 +352,8 @@ def client_accept(
     7.1); in context takeover mode a ``*_no_context_takeover`` is the
     fallback to no context takeover for that direction.
     """
-    _check_mode(mode)
-    _check_level(level)
+    check_mode(mode)
+    check_level(level)
     _check_window_bits("server_max_window_bits", server_max_window_bits)
     _check_window_bits("client_max_window_bits", client_max_window_bits)
     answers: List[Sequence[Tuple[str, Optional[str]]]] = []
@@ -493,7 +450,7 @@ def compress_standalone(
     connection's compressor did not see this message.  Raises
     :class:`ValueError` for a bad level or window bits.
     """
-    _check_level(level)
+    check_level(level)
     _check_window_bits("window_bits", window_bits)
     n = len(data)
     c = _compressor(level, _window_for(n, window_bits), _mem_level_for(n, DEFAULT_MEM_LEVEL))
@@ -529,7 +486,7 @@ class PerMessageDeflate:
         threshold: Optional[int] = None,
         mem_level: int = DEFAULT_MEM_LEVEL,
     ) -> None:
-        _check_mode(mode)
+        check_mode(mode)
         if mode == COMPRESSION_DISABLED:
             raise ValueError("websocket: a PerMessageDeflate codec needs compression enabled")
         if not 1 <= mem_level <= 9:
@@ -552,7 +509,7 @@ class PerMessageDeflate:
         #: Window (bits) the peer compresses with; our decompressor's window.
         self.peer_window_bits: int = peer_bits if peer_bits is not None else 15
         self.mem_level = mem_level
-        _check_level(level)
+        check_level(level)
         self.level: int = level
         if threshold is None:
             threshold = NO_CONTEXT_TAKEOVER_THRESHOLD if self.own_no_context_takeover else CONTEXT_TAKEOVER_THRESHOLD
@@ -581,11 +538,6 @@ class PerMessageDeflate:
         """Same as :attr:`own_window_bits`: the window we compress within."""
         return self.own_window_bits
 
-    @property
-    def in_window_bits(self) -> int:
-        """Same as :attr:`peer_window_bits`: the window we decompress with."""
-        return self.peer_window_bits
-
     def __repr__(self) -> str:
         side = "server" if self.is_server else "client"
         return f"<PerMessageDeflate {side} {self.params.header_value()!r} level={self.level}>"
@@ -601,7 +553,7 @@ class PerMessageDeflate:
         starts a fresh compressor (the peer copes; the window restarts).
         Raises :class:`ValueError` outside -2..9.
         """
-        _check_level(level)
+        check_level(level)
         self.level = level
 
     def reset_compressor(self) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "generate_key",
     "accept_key",
     "header_tokens",
+    "valid_token",
     "token_list_contains",
     "check_client_request",
     "parse_subprotocols",
@@ -72,6 +73,11 @@ def _get_all(headers: HeaderSource, name: str) -> List[str]:
         return [str(v) for v in (headers.get_all(name) or [])]
     key = name.lower()
     return [v for k, v in headers.items() if k.lower() == key]
+
+
+def valid_token(s: str) -> bool:
+    """Whether ``s`` is an HTTP token (RFC 9110): what a subprotocol name must be."""
+    return bool(_TOKEN_RE.fullmatch(s))
 
 
 def generate_key() -> str:

@@ -24,6 +24,7 @@ from typing import (
     List,
     Mapping,
     Optional,
+    Sequence,
     Tuple,
     Union,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "Request",
     "Response",
     "find_head_end",
+    "not_http_reason",
     "parse_request_head",
     "parse_response_head",
     "parse_version",
@@ -65,7 +67,12 @@ _TARGET_RE = re.compile(rb"[\x21-\x7e]+")
 # (blanks around the value included).  Unambiguous, so matching is linear.
 _HEADER_LINE_RE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-\xff]*)")
 
-HeadersInit = Union["Headers", Mapping[str, str], Iterable[Tuple[str, str]], None]
+#: What :class:`Headers` is built from: another Headers, a mapping of name to
+#: a value or to a list of values (the shape of Go's ``http.Header``), or
+#: (name, value) pairs.
+HeadersInit = Union[
+    "Headers", Mapping[str, str], Mapping[str, Sequence[str]], Iterable[Tuple[str, str]], None
+]
 
 
 class HttpParseError(ValueError):
@@ -73,12 +80,14 @@ class HttpParseError(ValueError):
 
     400 (Bad Request) for syntax errors, 414 (URI Too Long) for an overlong
     request line, 431 (Request Header Fields Too Large) for an overlong
-    header line or too many headers.
+    header line or too many headers.  ``not_http`` is set (to what was seen,
+    e.g. ``"a TLS record"``) when the bytes were not HTTP at all.
     """
 
-    def __init__(self, msg: str, status: int = 400) -> None:
+    def __init__(self, msg: str, status: int = 400, not_http: Optional[str] = None) -> None:
         super().__init__(msg)
         self.status = status
+        self.not_http = not_http
 
 
 def _check_name(name: str) -> None:
@@ -105,7 +114,8 @@ class Headers:
     control characters (except tab): setters raise :class:`ValueError`
     otherwise, so a header can never smuggle in another line.
 
-    Construct from another :class:`Headers`, a mapping, or an iterable of
+    Construct from another :class:`Headers`, a mapping (each value a string
+    or a list of strings, as in Go's ``http.Header``), or an iterable of
     pairs.  Not thread-safe.
     """
 
@@ -121,13 +131,16 @@ class Headers:
         if isinstance(init, Headers):
             self._items = list(init._items)
             return
-        pairs: Iterable[Tuple[str, str]]
-        if isinstance(init, Mapping):
-            pairs = init.items()
-        else:
-            pairs = init
-        for name, value in pairs:
-            self.add(name, value)
+        if not isinstance(init, Mapping):
+            for name, value in init:
+                self.add(name, value)
+            return
+        for name, values in init.items():
+            if isinstance(values, str):
+                self.add(name, values)
+                continue
+            for value in values:
+                self.add(name, value)
 
     # -- reading --------------------------------------------------------
 
@@ -295,6 +308,47 @@ def find_head_end(buf: Union[bytes, bytearray], start: int = 0) -> int:
     """
     i = buf.find(b"\r\n\r\n", max(0, start))
     return -1 if i < 0 else i + 4
+
+
+# Record types that open a TLS record (handshake, alert, change cipher spec,
+# application data), followed by the major version byte 3.
+_TLS_RECORD_TYPES = (0x14, 0x15, 0x16, 0x17)
+_TOKEN_BYTES = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_STATUS_LINE_RE = re.compile(rb"HTTP/[0-9]\.[0-9] [0-9]{3}(?: [\t\x20-\x7e\x80-\xff]*)?")
+_REQUEST_LINE_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [\x21-\x7e]+ HTTP/[0-9]\.[0-9]")
+
+
+def not_http_reason(buf: Union[bytes, bytearray], response: bool) -> Optional[str]:
+    """Why the first bytes of a head show it is not HTTP, or None if they may be.
+
+    Lets a reader fail at once on a peer that speaks another protocol (a TLS
+    record, an SSH banner, binary data) instead of waiting for a blank line
+    that never comes.  Looks at the first bytes and, once it is complete, the
+    first line (status line for ``response``, request line otherwise).  A
+    bare LF anywhere is refused too: this parser wants CRLF, and a head with
+    LF line ends would otherwise wait for a CRLFCRLF that never comes.
+    """
+    if not buf:
+        return None
+    first = buf[0]
+    if first in _TLS_RECORD_TYPES and (len(buf) < 2 or buf[1] == 3):
+        return "a TLS record"
+    if buf[:4] == b"SSH-":
+        return "an SSH banner"
+    if response:
+        n = min(len(buf), 5)
+        if buf[:n] != b"HTTP/"[:n]:
+            return "binary data" if first < 0x20 or first > 0x7E else f"text that is not HTTP ({bytes(buf[:16])!r})"
+    elif first not in _TOKEN_BYTES:
+        return "binary data" if first < 0x20 or first > 0x7E else f"text that is not HTTP ({bytes(buf[:16])!r})"
+    if buf.count(b"\n") != buf.count(b"\r\n"):
+        return "a bare LF line end (CRLF required)"
+    eol = buf.find(b"\r\n")
+    if eol >= 0:
+        line_re = _STATUS_LINE_RE if response else _REQUEST_LINE_RE
+        if not line_re.fullmatch(buf, 0, eol):
+            return f"a first line that is not HTTP ({bytes(buf[: min(eol, 32)])!r})"
+    return None
 
 
 def parse_version(version: str) -> Tuple[int, int]:

@@ -24,13 +24,17 @@ import ipaddress
 import os
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
+from .deadline import remaining
+from .dialing import DialCancelled, check_cancel, dial_error, dial_tcp, head_reader, tls_handshake
 from .exceptions import DeadlineExceeded, ProxyError
-from .http11 import MAX_HEAD_SIZE, HttpParseError, find_head_end, parse_response_head
+from .http11 import HttpParseError, parse_response_head
+from .transport import HeadEOF, SocketIO, default_tls_context, read_http_head
 
 __all__ = [
     "ProxyError",
@@ -343,25 +347,6 @@ def proxy_from_environment(url: str) -> Optional[str]:
 # --------------------------------------------------------------------------
 
 
-def _remaining(deadline: Optional[float], what: str) -> Optional[float]:
-    if deadline is None:
-        return None
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise DeadlineExceeded(f"websocket: timeout while {what}")
-    return left
-
-
-def _default_net_dial_with(deadline: Optional[float]) -> NetDial:
-    def dial(network: str, addr: str) -> socket.socket:
-        host, _, port = addr.rpartition(":")
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        return socket.create_connection((host, int(port)), timeout=_remaining(deadline, f"connecting to {addr}"))
-
-    return dial
-
-
 def _parsed_proxy(proxy_url: str) -> Tuple[str, str, int, Optional[str], Optional[str]]:
     parts = urlsplit(proxy_url)
     scheme = parts.scheme.lower()
@@ -381,15 +366,6 @@ def _parsed_proxy(proxy_url: str) -> Tuple[str, str, int, Optional[str], Optiona
     return scheme, parts.hostname, port, user, password
 
 
-def _default_proxy_tls_context() -> ssl.SSLContext:
-    try:
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:  # pragma: no cover - certifi is a dependency
-        return ssl.create_default_context()
-
-
 def connect_via_proxy(
     proxy_url: str,
     target_host: str,
@@ -399,6 +375,7 @@ def connect_via_proxy(
     deadline: Optional[float] = None,
     net_dial: Optional[NetDial] = None,
     proxy_tls_context: Optional[ssl.SSLContext] = None,
+    cancel: Optional[threading.Event] = None,
 ) -> socket.socket:
     """Open a TCP tunnel to ``target_host``:``target_port`` through a proxy.
 
@@ -415,86 +392,96 @@ def connect_via_proxy(
       user and password from the URL.
 
     ``timeout`` (seconds) or ``deadline`` (a :func:`time.monotonic` value)
-    bounds the whole exchange.  ``net_dial(network, addr)`` opens the TCP
-    connection to an HTTP(S) proxy (``addr`` is ``"host:port"``); PySocks
-    dials SOCKS proxies itself.
+    bounds the whole exchange; setting ``cancel`` (a
+    :class:`threading.Event`) aborts it (for SOCKS, only between steps:
+    PySocks cannot be interrupted).  ``net_dial(network, addr)`` opens the
+    TCP connection to an HTTP(S) proxy (``addr`` is ``"host:port"``;
+    default: :func:`gorillaws.dialing.dial_tcp`); PySocks dials SOCKS
+    proxies itself.
 
     Returns a connected socket on which the next byte written reaches the
-    target; its timeout is left at the time remaining (or None).  The socket
-    is closed on every failure.  Raises :class:`ProxyError` when the proxy
-    refuses (``.status`` carries a CONNECT proxy's HTTP status),
+    target, with no timeout set.  The socket is closed on every failure.
+    Raises :class:`ProxyError` when the proxy refuses (``.status`` carries
+    a CONNECT proxy's HTTP status) or does not answer HTTP,
     :class:`gorillaws.exceptions.DeadlineExceeded` when time runs out,
-    :class:`ValueError` for a bad or unsupported proxy URL, :class:`ImportError`
-    when a SOCKS proxy is asked for without PySocks, and :class:`OSError`
-    (including :class:`ssl.SSLError`) when the proxy cannot be reached.
+    :class:`gorillaws.dialing.DialCancelled` when cancelled,
+    :class:`ValueError` for a bad or unsupported proxy URL,
+    :class:`ImportError` when a SOCKS proxy is asked for without PySocks,
+    and :class:`OSError` (a :class:`gorillaws.dialing.DialError` whose
+    message names the proxy, or :class:`ssl.SSLError`) when the proxy cannot
+    be reached.
     """
     if deadline is None and timeout is not None:
         deadline = time.monotonic() + timeout
     scheme, phost, pport, user, password = _parsed_proxy(proxy_url)
+    where = f"proxy {_redacted(scheme, phost, pport)}"
     if scheme.startswith("socks"):
-        return _connect_socks(scheme, phost, pport, user, password, target_host, target_port, deadline)
+        return _connect_socks(scheme, phost, pport, user, password, target_host, target_port, deadline, cancel)
 
-    dial = net_dial if net_dial is not None else _default_net_dial_with(deadline)
-    sock = dial("tcp", join_host_port(phost, pport))
+    addr = join_host_port(phost, pport)
     try:
-        sock.settimeout(_remaining(deadline, "connecting to the proxy"))
+        sock = net_dial("tcp", addr) if net_dial is not None else dial_tcp(addr, deadline, cancel)
+    except (DeadlineExceeded, DialCancelled, socket.timeout):
+        raise
+    except OSError as exc:
+        # Say that the proxy is what could not be reached, not the target.
+        raise dial_error(exc, f"{where}: dial tcp {addr}") from None
+    try:
         if scheme == "https":
-            ctx = proxy_tls_context if proxy_tls_context is not None else _default_proxy_tls_context()
-            sock = ctx.wrap_socket(sock, server_hostname=phost)
-        _http_connect(sock, target_host, target_port, user, password, deadline)
+            ctx = proxy_tls_context if proxy_tls_context is not None else default_tls_context()
+            sock = tls_handshake(sock, ctx, phost, deadline, cancel, where)
+        _http_connect(SocketIO(sock), where, target_host, target_port, user, password, deadline, cancel)
         return sock
     except socket.timeout as exc:
         sock.close()
-        raise DeadlineExceeded("websocket: timeout while talking to the proxy") from exc
+        raise DeadlineExceeded(f"websocket: timeout while talking to the {where}") from exc
     except BaseException:
         sock.close()
         raise
 
 
+def _redacted(scheme: str, host: str, port: int) -> str:
+    """The proxy's URL for messages, without credentials."""
+    return f"{scheme}://{join_host_port(host, port)}"
+
+
 def _http_connect(
-    sock: socket.socket,
+    io: SocketIO,
+    where: str,
     host: str,
     port: int,
     user: Optional[str],
     password: Optional[str],
     deadline: Optional[float],
+    cancel: Optional[threading.Event],
 ) -> None:
     authority = join_host_port(host, port)
     lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
     if user is not None:
         cred = f"{user}:{password or ''}".encode("utf-8")
         lines.append("Proxy-Authorization: Basic " + base64.b64encode(cred).decode("ascii"))
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
-
-    buf = bytearray()
-    end = -1
-    while end < 0:
-        sock.settimeout(_remaining(deadline, "reading the proxy's CONNECT response"))
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ProxyError("proxy: connection closed before the CONNECT response was complete")
-        start = len(buf) - 3
-        buf += chunk
-        end = find_head_end(buf, start)
-        if end < 0 and len(buf) > MAX_HEAD_SIZE:
-            raise ProxyError(f"proxy: CONNECT response head larger than {MAX_HEAD_SIZE} bytes")
-    if end > MAX_HEAD_SIZE:
-        raise ProxyError(f"proxy: CONNECT response head larger than {MAX_HEAD_SIZE} bytes")
+    check_cancel(cancel, f"talking to the {where}")
+    io.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"), deadline)
     try:
-        resp = parse_response_head(bytes(buf[:end]))
+        head, rest = read_http_head(head_reader(io, deadline, cancel), response=True)
+        resp = parse_response_head(head)
+    except HeadEOF:
+        raise ProxyError(f"proxy: connection closed before the CONNECT response was complete ({where})") from None
     except HttpParseError as exc:
-        raise ProxyError(f"proxy: malformed CONNECT response: {exc}") from exc
+        if exc.status == 431:
+            raise ProxyError(f"proxy: {where}: CONNECT response head too large: {exc}") from exc
+        raise ProxyError(f"proxy: {where}: malformed CONNECT response: {exc}") from exc
     if not 200 <= resp.status < 300:
         reason = f" {resp.reason}" if resp.reason else ""
         raise ProxyError(
-            f"proxy: CONNECT {authority} refused: {resp.status}{reason}",
+            f"proxy: CONNECT {authority} refused by the {where}: {resp.status}{reason}",
             status=resp.status,
             headers=resp.headers,
         )
-    if len(buf) > end:
+    if rest:
         # Nothing may come from the target before we speak (WebSocket and
         # TLS are both client-first); stray bytes mean a confused proxy.
-        raise ProxyError("proxy: unexpected data after the CONNECT response")
+        raise ProxyError(f"proxy: unexpected data after the CONNECT response of the {where}")
 
 
 def _connect_socks(
@@ -506,6 +493,7 @@ def _connect_socks(
     host: str,
     port: int,
     deadline: Optional[float],
+    cancel: Optional[threading.Event],
 ) -> socket.socket:
     try:
         import socks  # type: ignore[import-untyped, unused-ignore]  # PySocks
@@ -516,27 +504,31 @@ def _connect_socks(
         ) from exc
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
+    where = f"proxy {_redacted(scheme, phost, pport)}"
     proxy_type = socks.SOCKS4 if scheme.startswith("socks4") else socks.SOCKS5
     rdns = scheme in ("socks4a", "socks5h")
+    check_cancel(cancel, f"connecting to the {where}")
     infos = socket.getaddrinfo(phost, pport, 0, socket.SOCK_STREAM)
     family = infos[0][0] if infos else socket.AF_INET
     s = socks.socksocket(family, socket.SOCK_STREAM)
     try:
         s.set_proxy(proxy_type, phost, pport, rdns=rdns, username=user, password=password)
-        s.settimeout(_remaining(deadline, "connecting to the SOCKS proxy"))
+        if deadline is not None and remaining(deadline) == 0:
+            raise DeadlineExceeded(f"websocket: timeout before connecting to the {where}")
+        s.settimeout(remaining(deadline))
         try:
             s.connect((host, port))
         except socks.ProxyError as exc:
             inner = getattr(exc, "socket_err", None)
             if isinstance(inner, socket.timeout):
-                raise DeadlineExceeded("websocket: timeout while talking to the SOCKS proxy") from exc
+                raise DeadlineExceeded(f"websocket: timeout while talking to the {where}") from exc
             if isinstance(exc, socks.ProxyConnectionError) and isinstance(inner, OSError):
-                raise inner from exc
+                raise dial_error(inner, f"{where}: dial tcp {join_host_port(phost, pport)}") from exc
             raise ProxyError(f"proxy: {scheme}://{join_host_port(phost, pport)}: {exc}") from exc
-        # Hand back a plain socket, not PySocks' subclass.
-        timeout = s.gettimeout()
+        check_cancel(cancel, f"connecting through the {where}")
+        # Hand back a plain blocking socket, not PySocks' subclass.
         plain = socket.socket(s.family, s.type, s.proto, fileno=s.detach())
-        plain.settimeout(timeout)
+        plain.settimeout(None)
         return plain
     except BaseException:
         s.close()

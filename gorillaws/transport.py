@@ -3,6 +3,11 @@
 :class:`SocketIO` moves bytes on one socket with per-call deadlines
 (absolute :func:`time.monotonic` times, see :mod:`gorillaws.deadline`).  It
 knows nothing of WebSocket frames or HTTP.
+
+Beside it, the two pieces every handshake (server, client, proxy) shares:
+:func:`read_http_head`, the one loop that reads an HTTP head (size limit,
+fast failure on a peer that does not speak HTTP), and
+:func:`default_tls_context`, the one default client TLS configuration.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from __future__ import annotations
 import select
 import socket
 import ssl
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 from .deadline import expired, poll_ms
+from .http11 import MAX_HEAD_SIZE, HttpParseError, find_head_end, not_http_reason
 
-__all__ = ["SocketIO", "WANT_IO"]
+__all__ = ["SocketIO", "WANT_IO", "HeadEOF", "default_tls_context", "read_http_head"]
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -147,3 +153,76 @@ class SocketIO:
                 sock.sendall(payload)
             else:
                 sock.sendall(memoryview(payload)[sent - len(head) :])
+
+
+def default_tls_context() -> ssl.SSLContext:
+    """A client TLS context that verifies certificates and host names against certifi's CA bundle.
+
+    Used for ``wss://`` and for ``https://`` proxies when no context is given.
+    A new context each call (callers may adjust it).
+    """
+    try:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    except ImportError:  # pragma: no cover - certifi is a dependency
+        return ssl.create_default_context()
+
+
+class HeadEOF(EOFError):
+    """The peer closed the connection before an HTTP head was complete.
+
+    ``received`` is how many bytes of the head had arrived (0: no answer at all).
+    """
+
+    def __init__(self, received: int) -> None:
+        super().__init__(
+            "connection closed before the HTTP head was complete"
+            if received
+            else "connection closed without a byte of HTTP"
+        )
+        self.received = received
+
+
+def read_http_head(recv: Callable[[memoryview], int], *, response: bool) -> Tuple[bytes, bytes]:
+    """Read one HTTP head through ``recv``; return (head, the bytes after it).
+
+    ``recv(view)`` fills ``view`` and returns the count, 0 at EOF (e.g.
+    ``lambda v: io.recv_into(v, deadline)`` with a :class:`SocketIO`); its
+    exceptions (``socket.timeout`` at a deadline, ...) propagate.
+    ``response`` says whether a status line (client, proxy) or a request
+    line (server) is expected.  The one head reader of the library:
+
+    * Raises :class:`~gorillaws.http11.HttpParseError` with status 431 when
+      the head grows past :data:`~gorillaws.http11.MAX_HEAD_SIZE`, and with
+      400 as soon as the first bytes cannot start an HTTP head (a TLS
+      record, an SSH banner, binary data, a bare LF line end: see
+      :func:`~gorillaws.http11.not_http_reason`) instead of waiting for a
+      blank line that never comes; its ``not_http`` says what was seen.
+    * Raises :class:`HeadEOF` when the peer closes first.
+
+    The head is not parsed: hand it to ``parse_request_head`` or
+    ``parse_response_head``.
+    """
+    buf = bytearray()
+    chunk = bytearray(4096)
+    view = memoryview(chunk)
+    checked = False  # the first line was seen and looks like HTTP
+    while True:
+        n = recv(view)
+        if not n:
+            raise HeadEOF(len(buf))
+        start = max(0, len(buf) - 3)
+        buf += view[:n]
+        end = find_head_end(buf, start)
+        if end > MAX_HEAD_SIZE or (end < 0 and len(buf) > MAX_HEAD_SIZE):
+            raise HttpParseError(f"HTTP head larger than {MAX_HEAD_SIZE} bytes", 431)
+        if not checked:
+            why = not_http_reason(buf if end < 0 else buf[:end], response)
+            if why is not None:
+                raise HttpParseError(f"the peer does not speak HTTP: it sent {why}", not_http=why)
+            checked = end >= 0 or b"\r\n" in buf
+        elif end < 0 and buf.count(b"\n", start) != buf.count(b"\r\n", max(0, start - 1)):
+            raise HttpParseError("bare LF line end in HTTP head (CRLF required)")
+        if end >= 0:
+            return bytes(buf[:end]), bytes(buf[end:])

@@ -514,7 +514,7 @@ def test_net_dial_receives_go_style_address(server: WsServer) -> None:
 
 def test_dialer_attributes_are_plain() -> None:
     d = Dialer()
-    assert d.handshake_timeout is None and d.proxy is None and d.jar is None
+    assert d.handshake_timeout == 45.0 and d.proxy is None and d.jar is None
     d.subprotocols = ["x"]
     d.handshake_timeout = 3.0
     d.enable_compression = True
