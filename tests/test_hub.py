@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -164,11 +164,17 @@ def _tiny_buffers(server: gorillaws.Conn, client: gorillaws.Conn) -> None:
     client.underlying_conn().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 
 
-def run_slow_subscriber(publisher: Hub, subscribers: Hub, app: App, n: int = 400) -> Tuple[List[gorillaws.Conn], gorillaws.Conn]:
-    """Publish ``n`` 4 KiB messages on ``publisher``; ``subscribers`` holds 3 readers and one client that never reads."""
+def run_slow_subscriber(
+    publisher: Hub, app: App, n: int = 400, ready: Callable[[], None] = lambda: None
+) -> Tuple[List[gorillaws.Conn], gorillaws.Conn]:
+    """Publish ``n`` 4 KiB messages on ``publisher`` to ``app``'s hub: 3 readers and one client that never reads.
+
+    ``ready`` runs after the subscriptions, before the first message.
+    """
     slow_server, slow_client = app.connect()
     _tiny_buffers(slow_server, slow_client)
     fast = [app.connect()[1] for _ in range(3)]
+    ready()
     got = [run_in_thread(lambda c=c: [read(c)[1] for _ in range(n)]) for c in fast]  # type: ignore[misc]
     for i in range(n):
         publisher.publish("t", BINARY, i.to_bytes(4, "big") * 1024)
@@ -181,7 +187,7 @@ def run_slow_subscriber(publisher: Hub, subscribers: Hub, app: App, n: int = 400
 def test_subscriber_that_never_reads_is_closed_and_the_others_keep_receiving(app: App) -> None:
     hub = app.hub
     hub.queue_size = 16
-    _, slow_server = run_slow_subscriber(hub, hub, app)
+    _, slow_server = run_slow_subscriber(hub, app)
     wait_until(lambda: slow_server.closed, "the slow subscriber's connection to be closed")
     st = hub.stats()
     assert st["closed_slow"] == 1 and st["dropped"] >= 1
@@ -192,7 +198,7 @@ def test_drop_policy_keeps_the_slow_subscriber_and_drops_messages() -> None:
     hub = Hub(overflow="drop", queue_size=16, close_timeout=0.2)
     app = App(hub)
     try:
-        _, slow_server = run_slow_subscriber(hub, hub, app)
+        _, slow_server = run_slow_subscriber(hub, app)
         assert not slow_server.closed
         st = hub.stats()
         assert st["closed_slow"] == 0 and st["dropped"] >= 1 and st["subscribers"] == 4
