@@ -72,7 +72,7 @@ from typing import (
 )
 
 from .conn import Conn
-from .exceptions import CloseError, ErrCloseSent, HandshakeError, WebSocketError
+from .exceptions import CloseError, HandshakeError, WebSocketError
 from .frames import CLOSE_GOING_AWAY, CLOSE_INTERNAL_SERVER_ERR, CLOSE_MESSAGE, format_close_message
 from .handshake import check_same_origin, origin_allowed
 from .http11 import Headers, Response, serialize_response
@@ -80,14 +80,13 @@ from .server import DEFAULT_HANDSHAKE_TIMEOUT, UpgradeRequest, Upgrader, is_webs
 
 __all__ = [
     "DEFAULT_THREAD_STACK_SIZE",
+    "ConnectionSet",
     "HTTPAnswer",
     "Server",
-    "ACCEPT_BACKOFF",
-    "EXHAUSTED_ERRNOS",
     "default_max_connections",
-    "log_exhausted",
+    "live_connections",
     "raise_open_files_limit",
-    "refuse_busy",
+    "run_handler",
     "serve",
 ]
 
@@ -189,6 +188,114 @@ def refuse_busy(sock: socket.socket) -> None:
         pass
     finally:
         sock.close()
+
+
+def run_handler(
+    conn: Conn,
+    call: Callable[[], Any],
+    logger: logging.Logger,
+    what: str,
+    stopping: Callable[[], bool] = lambda: False,
+) -> None:
+    """Run ``call()`` (an application's code for ``conn``), then close ``conn``.
+
+    Returns normally in every case; the connection is closed with 1000 after
+    a return, or with 1011 after an exception, which is logged with its
+    traceback as ``"<what> raised"``.  Not errors, so logged at DEBUG only:
+    :class:`~gorillaws.CloseError` (the peer closed), and any WebSocket or
+    socket error once the connection was closed or ``stopping()`` is true
+    (a shutdown closed it under the handler's feet).
+    """
+    code, reason = 1000, ""
+    try:
+        call()
+    except CloseError as e:
+        logger.debug("%s: the peer closed: %s", what, e)
+    except (WebSocketError, OSError) as e:
+        if conn.closed or stopping():
+            logger.debug("%s: ended by shutdown: %s", what, e)
+        else:
+            logger.exception("%s raised", what)
+            code, reason = CLOSE_INTERNAL_SERVER_ERR, "internal error"
+    except Exception:
+        logger.exception("%s raised", what)
+        code, reason = CLOSE_INTERNAL_SERVER_ERR, "internal error"
+    try:
+        conn.close(code, reason)
+    except (WebSocketError, OSError):
+        conn.close_now()
+
+
+def send_close_frames(conns: Iterable[Conn], code: int, reason: str, deadline: float) -> None:
+    """Send each connection a close frame, giving none more than 0.5 s (nor past ``deadline``).
+
+    A connection whose peer reads nothing (its send buffer full, or another
+    thread stuck writing) must not use up the time of all the others.
+    """
+    payload = format_close_message(code, reason)
+    for conn in conns:
+        try:
+            conn.write_control(CLOSE_MESSAGE, payload, min(deadline, time.monotonic() + _CLOSE_FRAME_WAIT))
+        except (WebSocketError, OSError):
+            pass
+
+
+class ConnectionSet:
+    """Open connections to close together when the process stops (thread-safe).
+
+    For hosts that are not :class:`Server` (WSGI servers): the code that
+    runs a connection passes it to :meth:`add`, and to :meth:`discard` when done;
+    a shutdown hook calls :meth:`close_all`.  :class:`gorillaws.flask.Sock`
+    and :mod:`gorillaws.gunicorn` share :data:`live_connections`.
+    """
+
+    def __init__(self) -> None:
+        self._conns: Set[Conn] = set()
+        self._cond = threading.Condition()
+        self.closing = False
+
+    def add(self, conn: Conn) -> None:
+        """Track ``conn``; if :meth:`close_all` already ran, close it with 1001 at once."""
+        with self._cond:
+            self._conns.add(conn)
+            closing = self.closing
+        if closing:
+            send_close_frames([conn], CLOSE_GOING_AWAY, "going away", time.monotonic() + _CLOSE_FRAME_WAIT)
+
+    def discard(self, conn: Conn) -> None:
+        """Stop tracking ``conn`` (its handler is done)."""
+        with self._cond:
+            self._conns.discard(conn)
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._conns)
+
+    def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "going away", timeout: float = 5.0) -> int:
+        """Send every connection a close frame, wait up to ``timeout`` s for them to end, drop the rest.
+
+        "End" means :meth:`discard` was called (the handler returned, as a
+        handler reading the connection does when the client answers the
+        close).  Returns how many connections were dropped without a
+        finished close handshake.  Connections added later get 1001 at once.
+        """
+        end = time.monotonic() + timeout
+        with self._cond:
+            self.closing = True
+            conns = list(self._conns)
+        send_close_frames(conns, code, reason, end)
+        with self._cond:
+            while self._conns and time.monotonic() < end:
+                self._cond.wait(max(0.0, end - time.monotonic()))
+            left = list(self._conns)
+        for conn in left:
+            conn.close_now()
+        return len(left)
+
+
+#: The process-wide set used by :mod:`gorillaws.flask` and :mod:`gorillaws.gunicorn`.
+live_connections = ConnectionSet()
 
 
 def _takes_request(handler: Callable[..., Any]) -> bool:
@@ -496,30 +603,14 @@ class Server:
     def _call_handler(self, conn: Conn, addr: Any) -> None:
         request = self._local.request
         self._local.request = None
-        try:
-            if self._pass_request:
-                self.handler(conn, request)
-            else:
-                self.handler(conn)
-        except CloseError as e:
-            log.debug("%s closed: %s", addr, e)
-        except (ErrCloseSent, WebSocketError, OSError) as e:
-            if self._stopping or conn.closed:
-                log.debug("%s ended during shutdown: %s", addr, e)
-            else:
-                log.exception("handler for %s raised", addr)
-                self._close(conn, CLOSE_INTERNAL_SERVER_ERR, "internal error")
-        except Exception:
-            log.exception("handler for %s raised", addr)
-            self._close(conn, CLOSE_INTERNAL_SERVER_ERR, "internal error")
-        self._close(conn, 1000, "")
+        handler = self.handler
+        if self._pass_request:
+            run_handler(conn, lambda: handler(conn, request), log, f"handler for {addr}", self._is_stopping)
+        else:
+            run_handler(conn, lambda: handler(conn), log, f"handler for {addr}", self._is_stopping)
 
-    @staticmethod
-    def _close(conn: Conn, code: int, reason: str) -> None:
-        try:
-            conn.close(code, reason)
-        except (WebSocketError, OSError):
-            conn.close_now()
+    def _is_stopping(self) -> bool:
+        return self._stopping
 
     def _check_origin(self, request: UpgradeRequest) -> bool:
         self._local.request = request
@@ -641,17 +732,12 @@ class Server:
         try:
             self._stop_accepting()
             end = time.monotonic() + timeout
-            payload = format_close_message(code, reason)
             with self._lock:
                 pending = list(self._pending)
                 conns = list(self._conns)
             for s in pending:
                 _shutdown_socket(s)  # the handshake read fails now
-            for conn in conns:
-                try:
-                    conn.write_control(CLOSE_MESSAGE, payload, min(end, time.monotonic() + _CLOSE_FRAME_WAIT))
-                except (WebSocketError, OSError):
-                    pass
+            send_close_frames(conns, code, reason, end)
             me = threading.current_thread()
             with self._lock:
                 while any(t is not me for t in self._threads) and time.monotonic() < end:
