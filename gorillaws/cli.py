@@ -51,20 +51,21 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import logging
 import os
 import platform
 import queue
+import signal
 import socket
 import ssl
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any, Callable, Iterator, List, NoReturn, Optional, Sequence, Set, Tuple
 
 from . import __version__
 from .conn import Conn
-from .exceptions import CloseError, DeadlineExceeded, ErrBadHandshake, HandshakeError, WebSocketError
+from .exceptions import CloseError, DeadlineExceeded, ErrBadHandshake, WebSocketError
 from .frames import (
     BINARY_MESSAGE,
     CLOSE_ABNORMAL_CLOSURE,
@@ -626,67 +627,98 @@ def _serve_broadcast(conn: Conn, hub: _Broadcaster, write_wait: float) -> None:
         t.join(write_wait + 1)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Run ``serve`` until interrupted."""
-    from .server import Upgrader
+def _peer(addr: Any) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return f"[{addr[0]}]:{addr[1]}" if ":" in str(addr[0]) else f"{addr[0]}:{addr[1]}"
+    return str(addr)
 
-    compression = _compression_mode(args.compression)
+
+class _QuietServingLog(logging.Filter):
+    """Drops the Server's refused-origin warning: the CLI logs its own, naming ``--any-origin``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("refused a WebSocket from origin")
+
+
+def _setup_serve_logging() -> None:
+    """Library log records (a failing handler, descriptor exhaustion) as ``gorillaws: ...`` lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{_PROG}: %(message)s"))
+    handler.addFilter(_QuietServingLog())
+    logger = logging.getLogger("gorillaws")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
+def _origin_check(any_origin: bool) -> Callable[[Any], bool]:
+    """The serve command's origin policy; a refusal is logged with the option that allows it."""
+    from .handshake import check_same_origin
+
+    def check(request: Any) -> bool:
+        if any_origin or check_same_origin(request.origin, request.host):
+            return True
+        _err(
+            f"{_peer(request.remote_addr)} refused: origin {request.origin!r} is not this server "
+            f"({request.host!r}); --any-origin accepts every origin"
+        )
+        return False
+
+    return check
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run ``serve`` until Ctrl-C or SIGTERM, then close every client with 1001."""
+    from .server import Upgrader
+    from .serving import Server
+
     upgrader = Upgrader(
         subprotocols=args.subprotocol or (),
-        compression_mode=compression,
-        insecure_skip_verify=args.any_origin,
+        compression_mode=_compression_mode(args.compression),
+        check_origin=_origin_check(args.any_origin),
     )
     hub = _Broadcaster()
     mode = "broadcast" if args.broadcast else "echo"
     quiet = args.quiet
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *a: Any) -> None:  # noqa: A002
+    def handle(conn: Conn, request: Any) -> None:
+        peer = _peer(request.remote_addr)
+        if not quiet:
+            _err(f"{peer} connected")
+        try:
+            if args.broadcast:
+                _serve_broadcast(conn, hub, 10.0)
+            else:
+                _serve_echo(conn)
+        except (WebSocketError, OSError) as err:
             if not quiet:
-                _err(f"{self.address_string()} {format % a}")
+                _err(f"{peer} {_describe_close(err).replace('by the server', 'by the client')}")
 
-        def do_GET(self) -> None:  # noqa: N802
-            try:
-                conn = upgrader.upgrade(self)
-            except HandshakeError:
-                return  # the upgrader answered with the HTTP error
-            peer = self.address_string()
-            if not quiet:
-                _err(f"{peer} connected")
-            try:
-                if args.broadcast:
-                    _serve_broadcast(conn, hub, 10.0)
-                else:
-                    _serve_echo(conn)
-            except (WebSocketError, OSError) as err:
-                if not quiet:
-                    _err(f"{peer} {_describe_close(err).replace('by the server', 'by the client')}")
-            finally:
-                conn.close_now()
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    Server.address_family = family
+    _setup_serve_logging()
     try:
-        server = Server((args.host, args.port), Handler)
+        server = Server(handle, args.host, args.port, upgrader=upgrader)
     except OSError as exc:
         _err(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         return EXIT_ERROR
-    port = server.server_address[1]
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"listening on ws://{host}:{port}/ ({mode})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return EXIT_OK
+    # The Server's handlers stop it gracefully; ours also remember which
+    # signal it was, for the exit code.
+    server.install_signal_handlers()
+    received: List[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        inner = signal.getsignal(sig)
+
+        def on_signal(signum: int, frame: Any, inner: Any = inner) -> None:
+            received.append(signum)
+            inner(signum, frame)
+
+        signal.signal(sig, on_signal)
+    print(f"listening on {server.url}/ ({mode})", flush=True)
+    server.serve_forever()
+    if not received:
+        return EXIT_OK
+    name = "Ctrl-C" if received[0] == signal.SIGINT else "SIGTERM"
+    _err(f"stopped ({name}); every client was sent close 1001 (going away)")
+    return 128 + received[0]
 
 
 # ---------------------------------------------------------------------------

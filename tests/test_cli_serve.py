@@ -1,0 +1,78 @@
+"""``gorillaws serve`` on :class:`gorillaws.serving.Server`: origins, graceful Ctrl-C and SIGTERM.
+
+Each server is a ``gorillaws serve`` subprocess on 127.0.0.1 and a free port,
+ended by its PID; clients are the library's own, with read deadlines.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import List
+
+import pytest
+
+import gorillaws
+from tests.test_cli import TIMEOUT, CliServer, run_cli
+
+
+def _dial(url: str) -> gorillaws.Conn:
+    conn, _ = gorillaws.Dialer(handshake_timeout=5).dial(url)
+    conn.set_read_deadline(time.monotonic() + TIMEOUT)
+    return conn
+
+
+def _stderr(srv: CliServer) -> str:
+    assert srv.proc.stderr is not None
+    return srv.proc.stderr.read().decode(errors="replace")
+
+
+@pytest.mark.parametrize("sig, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_signal_closes_every_client_with_1001(sig: int, code: int, name: str) -> None:
+    with CliServer() as srv:
+        clients: List[gorillaws.Conn] = []
+        try:
+            for i in range(5):
+                conn = _dial(srv.url)
+                clients.append(conn)
+                # An echo proves the server's handler runs for this client.
+                conn.write_message(gorillaws.TEXT_MESSAGE, f"client {i}")
+                assert conn.read_message() == (gorillaws.TEXT_MESSAGE, f"client {i}".encode())
+            srv.proc.send_signal(sig)
+            codes = []
+            for conn in clients:
+                with pytest.raises(gorillaws.CloseError) as info:
+                    conn.read_message()
+                codes.append(info.value.code)
+            assert codes == [1001] * 5
+            assert srv.proc.wait(TIMEOUT) == code
+            log = _stderr(srv)
+        finally:
+            for conn in clients:
+                conn.close_now()
+    assert f"stopped ({name})" in log
+    assert "Traceback" not in log
+
+
+def test_refused_origin_is_logged_with_the_option_that_allows_it() -> None:
+    with CliServer() as srv:
+        r = run_cli("connect", "--origin", "http://evil.example", srv.url)
+        assert r.returncode == 1
+        assert b"403" in r.stderr
+        srv.proc.send_signal(signal.SIGINT)
+        srv.proc.wait(TIMEOUT)
+        log = _stderr(srv)
+    line = next(ln for ln in log.splitlines() if "refused" in ln)
+    assert "'http://evil.example'" in line and "--any-origin" in line
+    assert "Upgrader(" not in log  # the library's advice is for code, not for CLI users
+
+
+def test_plain_http_request_gets_a_short_answer() -> None:
+    import urllib.error
+    import urllib.request
+
+    with CliServer("-q") as srv:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/", timeout=TIMEOUT)
+        assert info.value.code == 426
+        info.value.close()
