@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import time
 import urllib.error
@@ -287,6 +288,33 @@ def test_command_default_is_a_python_prompt() -> None:
             conn.close()
 
 
+def _close_code_after(conn: gorillaws.Conn) -> int:
+    """Read (skipping messages) until the server's close frame; its code."""
+    with pytest.raises(gorillaws.CloseError) as info:
+        while True:
+            conn.read_message()
+    return info.value.code
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_command_stops_gracefully(sig: str) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM: each page gets 1001, its command ends, the server exits 0."""
+    script = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(120)\n"
+    with _command_server(sys.executable, "-c", script) as prog:
+        url = prog.wait_for(r"(http://127\.0\.0\.1:\d+/)").group(1)
+        assert http_get(url + "nothing-here")[0] == 404
+        conns = [dial(url.replace("http://", "ws://") + "ws") for _ in range(2)]
+        pids = [int(_collect(c, "\n").strip()) for c in conns]
+        os.kill(prog.proc.pid, getattr(signal, sig))  # the example we started, by PID
+        try:
+            assert [_close_code_after(c) for c in conns] == [gorillaws.CLOSE_GOING_AWAY] * 2
+        finally:
+            for c in conns:
+                c.close_now()
+        assert prog.proc.wait(READ_WAIT) == 0
+        assert not any(_pid_alive(pid) for pid in pids)
+
+
 # ---------------------------------------------------------------------------
 # filewatch
 # ---------------------------------------------------------------------------
@@ -326,6 +354,22 @@ def test_filewatch_pushes_changes(tmp_path) -> None:
             assert info.value.code == gorillaws.CLOSE_POLICY_VIOLATION
         finally:
             conn.close_now()
+
+
+def test_filewatch_ctrl_c_closes_pages_with_1001(tmp_path) -> None:
+    watched = tmp_path / "notes.txt"
+    watched.write_text("x\n")
+    with Program(python("examples/filewatch/server.py", str(watched), "--addr", "127.0.0.1:0", "--poll", "0.05")) as prog:
+        url = prog.wait_for(r"open (http://127\.0\.0\.1:\d+/)").group(1)
+        assert http_get(url + "elsewhere")[0] == 404
+        conn = dial(url.replace("http://", "ws://") + "ws?since=1")
+        try:
+            assert read_text(conn) == "x\n"
+            os.kill(prog.proc.pid, signal.SIGINT)  # Ctrl-C, to the example we started
+            assert _close_code_after(conn) == gorillaws.CLOSE_GOING_AWAY
+        finally:
+            conn.close_now()
+        assert prog.proc.wait(READ_WAIT) == 0
 
 
 # ---------------------------------------------------------------------------

@@ -17,7 +17,10 @@ the command:
   command is ended: its stdin is closed, then after a grace period it gets
   SIGTERM, then SIGKILL (its whole process group, on POSIX).
 
-There is one reading thread (the HTTP handler's) and the two output threads
+It runs on :class:`gorillaws.serving.Server`, which also serves the page;
+Ctrl-C (or SIGTERM) closes every connection with 1001 and ends its command.
+
+There is one reading thread (the connection's) and the two output threads
 write; writes are serialized by a lock so that each runs under its own write
 deadline.  The keepalive is :meth:`gorillaws.Conn.start_keepalive` (the
 nhooyr-style helper) rather than a hand-written ping loop; see
@@ -38,14 +41,15 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO, Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, List, Optional
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _ROOT not in sys.path:  # pragma: no cover - lets it run from a source checkout
     sys.path.insert(0, _ROOT)
 
 import gorillaws  # noqa: E402
+from gorillaws.server import UpgradeRequest  # noqa: E402
+from gorillaws.serving import HTTPAnswer, Server  # noqa: E402
 
 log = logging.getLogger("command")
 
@@ -160,40 +164,22 @@ def run_command(conn: gorillaws.Conn, argv: List[str]) -> None:
             stream.close()
 
 
-class CommandServer(ThreadingHTTPServer):
-    daemon_threads = True
+def make_server(host: str, port: int, command: List[str]) -> Server:
+    """A :class:`gorillaws.serving.Server`: the page at ``/``, the command at ``/ws``."""
 
-    def __init__(self, addr: Tuple[str, int], argv: List[str]) -> None:
-        super().__init__(addr, CommandHandler)
-        self.argv = argv
-        self.upgrader = gorillaws.Upgrader()
+    def page(request: UpgradeRequest) -> HTTPAnswer:
+        if request.path != "/":
+            return 404, None, "404 page not found\n"
+        with open(HOME_PAGE, "rb") as f:
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, f.read()
 
+    def handler(conn: gorillaws.Conn, request: UpgradeRequest) -> None:
+        if request.path != "/ws":
+            conn.close(gorillaws.CLOSE_POLICY_VIOLATION, "no WebSocket at this path")
+            return
+        run_command(conn, command)
 
-class CommandHandler(BaseHTTPRequestHandler):
-    server: CommandServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:  # noqa: N802
-        path = self.path.split("?", 1)[0]
-        if path == "/ws":
-            try:
-                conn = self.server.upgrader.upgrade(self)
-            except gorillaws.HandshakeError:
-                return
-            run_command(conn, self.server.argv)
-        elif path == "/":
-            with open(HOME_PAGE, "rb") as f:
-                body = f.read()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            self.send_error(404)
+    return Server(handler, host, port, http_handler=page)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -206,16 +192,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         command = [sys.executable, "-u", "-q", "-i"]
     host, _, port = args.addr.rpartition(":")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    server = CommandServer((host.strip("[]") or "127.0.0.1", int(port)), command)
-    host_bound, port_bound = server.server_address[:2]
-    shown = host_bound.decode() if isinstance(host_bound, bytes) else host_bound
+    server = make_server(host.strip("[]") or "127.0.0.1", int(port), command)
+    shown, port_bound = server.address
     print(f"Running {' '.join(command)!r} for each visitor of http://{shown}:{port_bound}/ (Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    # Ctrl-C or SIGTERM: every page gets a close frame (1001), its command
+    # is ended, then the server returns.
+    server.install_signal_handlers()
+    server.serve_forever()
+    log.info("stopped")
     return 0
 
 

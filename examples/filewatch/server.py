@@ -14,7 +14,9 @@ How it works:
   ``--poll`` seconds and sends the whole file as one text message when it
   differs from what the page has, so a change made between loading the page
   and connecting is not lost.  It also pings every ``ping_period`` seconds.
-* The connection's reading thread (the HTTP handler's) reads only to see
+* It runs on :class:`gorillaws.serving.Server`, which also serves the page;
+  Ctrl-C (or SIGTERM) closes every page's connection with 1001.
+* The connection's reading thread (the one Server gave it) reads only to see
   pongs and the close; each pong pushes the read deadline ``pong_wait``
   ahead.  The page never sends data, so a data message is refused.
 """
@@ -28,7 +30,6 @@ import os
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,6 +38,8 @@ if _ROOT not in sys.path:  # pragma: no cover - lets it run from a source checko
     sys.path.insert(0, _ROOT)
 
 import gorillaws  # noqa: E402
+from gorillaws.server import UpgradeRequest  # noqa: E402
+from gorillaws.serving import HTTPAnswer, Server  # noqa: E402
 
 log = logging.getLogger("filewatch")
 
@@ -142,50 +145,27 @@ def watch(conn: gorillaws.Conn, path: str, since: int, poll: float) -> None:
         conn.close_now()
 
 
-class WatchServer(ThreadingHTTPServer):
-    daemon_threads = True
+def make_server(host: str, port: int, path: str, poll: float) -> Server:
+    """A :class:`gorillaws.serving.Server`: the page at ``/``, the live file at ``/ws``."""
 
-    def __init__(self, addr: Tuple[str, int], path: str, poll: float) -> None:
-        super().__init__(addr, WatchHandler)
-        self.watched = path
-        self.poll = poll
-        self.upgrader = gorillaws.Upgrader()
+    def page(request: UpgradeRequest) -> HTTPAnswer:
+        if request.path != "/":
+            return 404, None, "404 page not found\n"
+        text, mtime = read_file(path)
+        body = PAGE.format(title=html.escape(os.path.basename(path)), content=html.escape(text), mtime=mtime)
+        return 200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, body
 
+    def handler(conn: gorillaws.Conn, request: UpgradeRequest) -> None:
+        if request.path != "/ws":
+            conn.close(gorillaws.CLOSE_POLICY_VIOLATION, "no WebSocket at this path")
+            return
+        try:
+            since = int(parse_qs(urlsplit(request.target).query).get("since", ["0"])[0])
+        except ValueError:
+            since = 0
+        watch(conn, path, since, poll)
 
-class WatchHandler(BaseHTTPRequestHandler):
-    server: WatchServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:  # noqa: N802
-        url = urlsplit(self.path)
-        if url.path == "/ws":
-            try:
-                since = int(parse_qs(url.query).get("since", ["0"])[0])
-            except ValueError:
-                since = 0
-            try:
-                conn = self.server.upgrader.upgrade(self)
-            except gorillaws.HandshakeError:
-                return
-            watch(conn, self.server.watched, since, self.server.poll)
-        elif url.path == "/":
-            text, mtime = read_file(self.server.watched)
-            body = PAGE.format(
-                title=html.escape(os.path.basename(self.server.watched)),
-                content=html.escape(text),
-                mtime=mtime,
-            ).encode("utf-8")
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            self.send_error(404)
+    return Server(handler, host, port, http_handler=page)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -196,16 +176,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     host, _, port = args.addr.rpartition(":")
-    server = WatchServer((host.strip("[]") or "127.0.0.1", int(port)), os.path.abspath(args.file), args.poll)
-    host_bound, port_bound = server.server_address[:2]
-    shown = host_bound.decode() if isinstance(host_bound, bytes) else host_bound
+    server = make_server(host.strip("[]") or "127.0.0.1", int(port), os.path.abspath(args.file), args.poll)
+    shown, port_bound = server.address
     print(f"Watching {args.file}: open http://{shown}:{port_bound}/ (Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    # Ctrl-C or SIGTERM: every page gets a close frame (1001), then the server returns.
+    server.install_signal_handlers()
+    server.serve_forever()
+    log.info("stopped")
     return 0
 
 
