@@ -68,8 +68,8 @@ from __future__ import annotations
 import email.message
 import http
 import io
+import logging
 import os
-import select
 import socket
 import ssl
 import threading
@@ -88,6 +88,7 @@ from typing import (
 )
 from urllib.parse import quote
 
+from . import deflate
 from .conn import BufferPool, Conn
 from .exceptions import HandshakeError
 from .handshake import (
@@ -101,16 +102,9 @@ from .handshake import (
     select_subprotocol,
     token_list_contains,
 )
-from .http11 import (
-    MAX_HEAD_SIZE,
-    Headers,
-    HttpParseError,
-    Request,
-    Response,
-    find_head_end,
-    parse_request_head,
-    serialize_response,
-)
+from .http11 import Headers, HttpParseError, Request, Response, parse_request_head, serialize_response
+from .options import HandshakeOptions
+from .transport import HeadEOF, SocketIO, read_http_head
 
 __all__ = [
     "DEFAULT_HANDSHAKE_TIMEOUT",
@@ -128,8 +122,12 @@ __all__ = [
 #: send its request; every mode: to accept our response).
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 
+log = logging.getLogger("gorillaws.server")
+
 StartResponse = Callable[..., Any]
-HeaderInput = Union[Headers, Mapping[str, str], Iterable[Tuple[str, str]], None]
+#: ``response_header``: Headers, (name, value) pairs, or a mapping of names
+#: to a value or to a list of values (Go's ``http.Header``).
+HeaderInput = Union[Headers, Mapping[str, str], Mapping[str, Sequence[str]], Iterable[Tuple[str, str]], None]
 
 
 # ---------------------------------------------------------------------------
@@ -228,7 +226,7 @@ class UpgradeRequest:
         self.remote_addr = remote_addr
         self.protocol = ""
         self.response_headers = Headers()
-        self.kind = kind  # "http.server", "wsgi" or "raw"
+        self.kind = kind  # the host: "http.server", "wsgi" or "raw" (for repr and logs)
 
     @property
     def path(self) -> str:
@@ -251,10 +249,6 @@ class UpgradeRequest:
 
     def __repr__(self) -> str:
         return f"<UpgradeRequest {self.kind} {self.method} {self.target!r}>"
-
-
-def _is_request_handler(obj: Any) -> bool:
-    return hasattr(obj, "connection") and hasattr(obj, "headers") and hasattr(obj, "command")
 
 
 def _headers_from_environ(environ: Mapping[str, Any]) -> Headers:
@@ -288,56 +282,6 @@ def _target_from_environ(environ: Mapping[str, Any]) -> str:
     )
     query = environ.get("QUERY_STRING", "")
     return f"{path or '/'}?{query}" if query else (path or "/")
-
-
-def _normalize(request: Any) -> UpgradeRequest:
-    """Wrap a handler, a WSGI environ, an UpgradeRequest or a parsed head."""
-    if isinstance(request, UpgradeRequest):
-        return request
-    if isinstance(request, Mapping):
-        env = request
-        req = Request(
-            str(env.get("REQUEST_METHOD", "GET")),
-            _target_from_environ(env),
-            str(env.get("SERVER_PROTOCOL", "HTTP/1.0")),
-            _headers_from_environ(env),
-        )
-        remote = (env.get("REMOTE_ADDR"), env.get("REMOTE_PORT"))
-        return UpgradeRequest(env, req, remote, "wsgi")
-    if _is_request_handler(request):
-        h = Headers()
-        msg: email.message.Message = request.headers
-        for name, value in msg.items():
-            try:
-                h.add(name, str(value))
-            except ValueError:
-                continue
-        req = Request(request.command, request.path, request.request_version, h)
-        return UpgradeRequest(request, req, getattr(request, "client_address", None), "http.server")
-    if isinstance(request, Request):
-        return UpgradeRequest(request, request, None, "raw")
-    raise TypeError(
-        "upgrade() takes a BaseHTTPRequestHandler, a WSGI environ or a socket, "
-        f"not {type(request).__name__}"
-    )
-
-
-def is_websocket_upgrade(request: Any) -> bool:
-    """Whether ``request`` asks for a WebSocket upgrade (gorilla's ``IsWebSocketUpgrade``).
-
-    True when Connection lists ``upgrade`` and Upgrade lists ``websocket``.
-    ``request`` is a ``BaseHTTPRequestHandler``, a WSGI environ, an
-    :class:`UpgradeRequest` or an :class:`~gorillaws.http11.Request`.
-    """
-    h = _normalize(request).headers
-    return token_list_contains(h, "Connection", "upgrade") and token_list_contains(
-        h, "Upgrade", "websocket"
-    )
-
-
-def subprotocols(request: Any) -> List[str]:
-    """The subprotocols the client offers, in its order (gorilla's ``Subprotocols``)."""
-    return parse_subprotocols(_normalize(request).headers)
 
 
 # ---------------------------------------------------------------------------
@@ -394,26 +338,12 @@ def _dead_socket_fd() -> int:
     return _dead_fd
 
 
-def _buffered_input(raw: Any, kind: str, shared: Optional[socket.socket]) -> bytes:
-    """Bytes the host server read past the request head (call after _take_over).
+def _peek_buffered(stream: Any, shared: Optional[socket.socket]) -> bytes:
+    """Bytes a host's buffered reader holds past the request head (call after _take_over).
 
     ``shared`` is the host's socket when it could not be taken over (TLS):
     it is made non-blocking while peeking so that nothing blocks.
     """
-    if kind == "http.server":
-        stream = getattr(raw, "rfile", None)
-    else:
-        stream = raw.get("wsgi.input")
-        # gunicorn keeps read-ahead in its parser's "unreader".
-        unreader = getattr(getattr(stream, "reader", None), "unreader", None)
-        if unreader is not None:
-            take = getattr(unreader, "take_buffered", None)
-            if callable(take):
-                return bytes(take())
-            buf = getattr(unreader, "buf", None)
-            if buf is not None and hasattr(buf, "getvalue"):
-                return bytes(buf.getvalue())
-            return b""
     peek = getattr(stream, "peek", None)
     if not callable(peek):
         return b""
@@ -435,135 +365,398 @@ def _buffered_input(raw: Any, kind: str, shared: Optional[socket.socket]) -> byt
                 pass
 
 
-def _close_gracefully(sock: socket.socket, deadline: float) -> None:
-    """Half-close, drain what the peer still sends (bounded), then close.
 
-    Draining lets an error response reach the client instead of being
-    destroyed by a TCP reset caused by unread request bytes.
+# ---------------------------------------------------------------------------
+# Host adapters: what differs between http.server, WSGI and a raw socket
+# ---------------------------------------------------------------------------
+
+
+class _Host:
+    """One host server's side of an upgrade; the upgrade path itself is :func:`_upgrade`.
+
+    An adapter knows how its host hands over the request (``request``), how
+    to answer a refused handshake when the user gave no ``error`` callback
+    (:meth:`answer_error`), what to do with the callback's result
+    (:meth:`keep_error_result`), how to end a refused request
+    (:meth:`after_refusal`, given the exception about to be raised), and how to take the connection away from the
+    host (:meth:`take_over`, which returns the socket and any bytes the host
+    had already read past the head).
     """
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        end = min(deadline, time.monotonic() + 1.0)
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            sock.settimeout(left)
-            if not sock.recv(4096):
-                break
-    except OSError:
-        pass
-    finally:
-        sock.close()
+
+    request: UpgradeRequest
+
+    def answer_error(self, status: int, headers: Headers) -> None:
+        raise NotImplementedError
+
+    def keep_error_result(self, exc: HandshakeError, result: Any) -> None:
+        """Hosts that answer through a return value (WSGI) keep the callback's result."""
+
+    def after_refusal(self, exc: HandshakeError) -> None:
+        """Hosts that own nothing after a refusal do nothing."""
+
+    def take_over(self) -> Tuple[socket.socket, bytes]:
+        raise NotImplementedError
 
 
-def _read_request_head(sock: socket.socket, deadline: Optional[float]) -> Tuple[bytes, bytes]:
-    """Read one HTTP request head from ``sock``; return (head, bytes after it).
+class _HTTPServerHost(_Host):
+    """A :class:`http.server.BaseHTTPRequestHandler`, upgraded from ``do_GET``."""
 
-    Raises :class:`HandshakeError`: 408 when the deadline passes, 431 when
-    the head exceeds MAX_HEAD_SIZE, 400 when the peer closes first.
-    """
-    buf = bytearray()
-    scan = 0
-    plain = _plain_socket(sock)
-    while True:
-        try:
-            if plain:
-                # No timeout mode (which polls before every call and costs
-                # system calls to switch): try, and wait in poll on EAGAIN.
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise socket.timeout()
-                try:
-                    chunk = sock.recv(4096, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    if not _wait_ready(sock, False, deadline):
-                        raise socket.timeout() from None
-                    continue
-            else:
-                if deadline is None:
-                    sock.settimeout(None)
-                else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise socket.timeout()
-                    sock.settimeout(left)
-                chunk = sock.recv(4096)
-        except socket.timeout:
-            raise HandshakeError("websocket: handshake timed out reading the request", 408) from None
-        except OSError as e:
-            raise HandshakeError(f"websocket: reading the request: {e}", 400) from e
-        if not chunk:
-            raise HandshakeError("websocket: connection closed before the request was complete", 400)
-        buf += chunk
-        end = find_head_end(buf, scan)
-        if end >= 0:
-            if end > MAX_HEAD_SIZE:
-                raise HandshakeError("websocket: request head too large", 431)
-            return bytes(buf[:end]), bytes(buf[end:])
-        if len(buf) > MAX_HEAD_SIZE:
-            raise HandshakeError("websocket: request head too large", 431)
-        scan = max(0, len(buf) - 3)
+    KIND = "http.server"
 
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+        self.request = self.parse(handler)
 
-def _plain_socket(sock: socket.socket) -> bool:
-    """Whether ``sock`` takes MSG_DONTWAIT (not TLS, platform has the flag)."""
-    return _HAVE_DONTWAIT and not isinstance(sock, ssl.SSLSocket)
-
-
-_HAVE_DONTWAIT = hasattr(socket, "MSG_DONTWAIT")
-
-
-def _wait_ready(sock: socket.socket, writing: bool, deadline: Optional[float]) -> bool:
-    """Wait until ``sock`` is readable (writable); False when ``deadline`` passed first."""
-    p = select.poll()
-    p.register(sock, select.POLLOUT if writing else select.POLLIN)
-    if deadline is None:
-        p.poll()
-        return True
-    left = deadline - time.monotonic()
-    return left > 0 and bool(p.poll(left * 1000.0 + 0.5))
-
-
-def _send_all(sock: socket.socket, data: bytes, deadline: Optional[float]) -> None:
-    """Send ``data`` by ``deadline``; raises socket.timeout (an OSError) after it."""
-    if _plain_socket(sock):
-        view = memoryview(data)
-        while view:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise socket.timeout("handshake deadline")
+    @classmethod
+    def parse(cls, handler: Any) -> UpgradeRequest:
+        h = Headers()
+        msg: email.message.Message = handler.headers
+        for name, value in msg.items():
             try:
-                view = view[sock.send(view, socket.MSG_DONTWAIT) :]
-            except BlockingIOError:
-                if not _wait_ready(sock, True, deadline):
-                    raise socket.timeout("handshake deadline") from None
+                h.add(name, str(value))
+            except ValueError:
+                continue
+        req = Request(handler.command, handler.path, handler.request_version, h)
+        return UpgradeRequest(handler, req, getattr(handler, "client_address", None), cls.KIND)
+
+    def answer_error(self, status: int, headers: Headers) -> None:
+        """Answer through the handler, the way its own methods do."""
+        handler = self.handler
+        body = _error_body(status)
+        try:
+            handler.send_response(status)
+            for name, value in _error_headers(headers, body, close=False).raw_items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(body)
+        except OSError:
+            handler.close_connection = True
+
+    def take_over(self) -> Tuple[socket.socket, bytes]:
+        handler = self.handler
+        orig: socket.socket = handler.connection
+        sock = _take_over(orig)
+        initial = _peek_buffered(getattr(handler, "rfile", None), None if sock is not orig else orig)
+        handler.close_connection = True
+        if sock is not orig:
+            # The handler's rfile reads the repointed descriptor (EOF) from
+            # now on; free its buffer (8 KiB) now rather than when do_GET
+            # returns, which is when the WebSocket has ended.
+            try:
+                handler.rfile.close()
+            except Exception:
+                pass
+            handler.rfile = io.BytesIO()
+        try:
+            handler.log_request(101)
+        except Exception:  # logging must never break the upgrade
+            pass
+        return sock, initial
+
+
+class _WSGIHost(_Host):
+    """A WSGI environ (werkzeug, gunicorn); errors become the exception's ``response``."""
+
+    KIND = "wsgi"
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self.environ = environ
+        self.request = self.parse(environ)
+        _warn_if_sync_worker(environ)
+
+    @classmethod
+    def parse(cls, env: Mapping[str, Any]) -> UpgradeRequest:
+        req = Request(
+            str(env.get("REQUEST_METHOD", "GET")),
+            _target_from_environ(env),
+            str(env.get("SERVER_PROTOCOL", "HTTP/1.0")),
+            _headers_from_environ(env),
+        )
+        return UpgradeRequest(env, req, (env.get("REMOTE_ADDR"), env.get("REMOTE_PORT")), cls.KIND)
+
+    def answer_error(self, status: int, headers: Headers) -> None:
+        """Nothing to write: the view returns the exception's ``response``."""
+
+    def keep_error_result(self, exc: HandshakeError, result: Any) -> None:
+        exc.response = result
+
+    def after_refusal(self, exc: HandshakeError) -> None:
+        if exc.response is None:
+            exc.response = WSGIErrorResponse(exc.status, self.request.response_headers)
+
+    def take_over(self) -> Tuple[socket.socket, bytes]:
+        env = self.environ
+        orig = env.get("werkzeug.socket") or env.get("gunicorn.socket")
+        if not isinstance(orig, socket.socket):
+            raise HandshakeError(
+                "websocket: this WSGI server does not expose its socket (werkzeug.socket / gunicorn.socket)", 500
+            )
+        sock = _take_over(orig)
+        stream = env.get("wsgi.input")
+        # gunicorn keeps read-ahead in its parser's "unreader".
+        unreader = getattr(getattr(stream, "reader", None), "unreader", None)
+        if unreader is None:
+            return sock, _peek_buffered(stream, None if sock is not orig else orig)
+        take = getattr(unreader, "take_buffered", None)
+        if callable(take):
+            return sock, bytes(take())
+        buf = getattr(unreader, "buf", None)
+        return sock, bytes(buf.getvalue()) if buf is not None and hasattr(buf, "getvalue") else b""
+
+
+class _SocketHost(_Host):
+    """An accepted socket: the library reads the request and answers on it itself.
+
+    Reading the head is bounded by the deadline and
+    :data:`~gorillaws.http11.MAX_HEAD_SIZE`, and fails at once on bytes that
+    cannot start an HTTP request (a TLS ClientHello on a plain port, binary
+    data, a bare-LF line end): 400 (431 for a head too large) is answered
+    and the socket closed.  A client that times out or goes away is just
+    dropped.  Raises :class:`HandshakeError` in every failure case.
+    """
+
+    KIND = "raw"
+
+    def __init__(self, sock: socket.socket, deadline: Optional[float]) -> None:
+        self.sock = sock
+        self.io = SocketIO(sock)
+        # An error answer gets a short while to reach a client that is still sending.
+        self.close_by = min(deadline, time.monotonic() + 1.0) if deadline is not None else time.monotonic() + 1.0
+        try:
+            head, self.rest = read_http_head(lambda view: self.io.recv_into(view, deadline), response=False)
+            parsed = parse_request_head(head)
+        except HttpParseError as e:
+            refused = HandshakeError(f"websocket: malformed request: {e}", e.status)
+            self.answer_error(e.status, Headers())
+            self.after_refusal(refused)
+            raise refused from e
+        except socket.timeout:
+            sock.close()
+            raise HandshakeError("websocket: handshake timed out reading the request", 408) from None
+        except HeadEOF:
+            sock.close()
+            raise HandshakeError("websocket: connection closed before the request was complete", 400) from None
+        except OSError as e:
+            sock.close()
+            raise HandshakeError(f"websocket: reading the request: {e}", 400) from e
+        try:
+            peer = sock.getpeername()
+        except OSError:
+            peer = None
+        self.request = UpgradeRequest(sock, parsed, peer, self.KIND)
+
+    def answer_error(self, status: int, headers: Headers) -> None:
+        body = _error_body(status)
+        data = serialize_response(Response(status, headers=_error_headers(headers, body, close=True), body=body))
+        try:
+            self.io.sendall(data, self.close_by)
+        except OSError:
+            pass
+
+    def after_refusal(self, exc: HandshakeError) -> None:
+        """Half-close, drain what the peer still sends (bounded), then close.
+
+        Draining lets the error response reach the client instead of being
+        destroyed by a TCP reset caused by unread request bytes.
+        """
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            self.io.drain(self.close_by)
+        except OSError:
+            pass
+        finally:
+            self.sock.close()
+
+    def take_over(self) -> Tuple[socket.socket, bytes]:
+        return self.sock, self.rest
+
+
+def _host_for(request: Any, deadline: Optional[float]) -> _Host:
+    """The adapter for what was passed to ``upgrade``; the one place that looks at its type."""
+    if isinstance(request, socket.socket):
+        return _SocketHost(request, deadline)
+    if isinstance(request, Mapping):
+        return _WSGIHost(request)
+    if _is_request_handler(request):
+        return _HTTPServerHost(request)
+    if isinstance(request, (Request, UpgradeRequest)):
+        raise TypeError("upgrade() of a parsed request needs the socket: pass the socket instead")
+    raise TypeError(
+        "upgrade() takes a BaseHTTPRequestHandler, a WSGI environ or a socket, " f"not {type(request).__name__}"
+    )
+
+
+def _as_request(request: Any) -> UpgradeRequest:
+    """An :class:`UpgradeRequest` for a handler, a WSGI environ, an UpgradeRequest or a parsed head."""
+    if isinstance(request, UpgradeRequest):
+        return request
+    if isinstance(request, Request):
+        return UpgradeRequest(request, request, None, _SocketHost.KIND)
+    if isinstance(request, Mapping):
+        return _WSGIHost.parse(request)
+    if _is_request_handler(request):
+        return _HTTPServerHost.parse(request)
+    raise TypeError(
+        "expected a BaseHTTPRequestHandler, a WSGI environ, an UpgradeRequest or a Request, "
+        f"not {type(request).__name__}"
+    )
+
+
+def is_websocket_upgrade(request: Any) -> bool:
+    """Whether ``request`` asks for a WebSocket upgrade (gorilla's ``IsWebSocketUpgrade``).
+
+    True when Connection lists ``upgrade`` and Upgrade lists ``websocket``.
+    ``request`` is a ``BaseHTTPRequestHandler``, a WSGI environ, an
+    :class:`UpgradeRequest` or an :class:`~gorillaws.http11.Request`.
+    """
+    h = _as_request(request).headers
+    return token_list_contains(h, "Connection", "upgrade") and token_list_contains(h, "Upgrade", "websocket")
+
+
+def subprotocols(request: Any) -> List[str]:
+    """The subprotocols the client offers, in its order (gorilla's ``Subprotocols``)."""
+    return parse_subprotocols(_as_request(request).headers)
+
+
+def _is_request_handler(obj: Any) -> bool:
+    return hasattr(obj, "connection") and hasattr(obj, "headers") and hasattr(obj, "command")
+
+
+def _error_headers(headers: Headers, body: bytes, close: bool) -> Headers:
+    """The headers of an error answer: the caller's, a text body, and Connection: close."""
+    h = headers.copy()
+    h["Content-Type"] = "text/plain; charset=utf-8"
+    h["X-Content-Type-Options"] = "nosniff"
+    h["Content-Length"] = str(len(body))
+    if close:
+        h["Connection"] = "close"
+    return h
+
+
+_sync_worker_warned = False
+
+
+def _warn_if_sync_worker(environ: Mapping[str, Any]) -> None:
+    """Log once when the host is gunicorn's sync worker, which a WebSocket blocks."""
+    global _sync_worker_warned
+    if _sync_worker_warned:
         return
-    if deadline is None:
-        sock.settimeout(None)
-    else:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise socket.timeout("handshake deadline")
-        sock.settimeout(left)
-    try:
-        sock.sendall(data)
-    finally:
-        sock.settimeout(None)
+    software = str(environ.get("SERVER_SOFTWARE", ""))
+    if software.lower().startswith("gunicorn") and not environ.get("wsgi.multithread", False):
+        _sync_worker_warned = True
+        log.warning(
+            "gorillaws: gunicorn's sync worker serves one request per process: each WebSocket "
+            "blocks its worker and the arbiter kills it after --timeout; run gunicorn with "
+            "'-k gthread --threads N' (see docs/wsgi-flask-gunicorn.md)"
+        )
 
 
 # ---------------------------------------------------------------------------
-# The Upgrader
+# The upgrade, whatever the host
 # ---------------------------------------------------------------------------
 
 CheckOrigin = Callable[[UpgradeRequest], bool]
 ErrorCallback = Callable[[UpgradeRequest, int, str], Any]
+AccessCheck = Callable[[UpgradeRequest], Optional[str]]
 
 
-class Upgrader:
+def _upgrade(
+    u: "Upgrader",
+    host: _Host,
+    response_header: HeaderInput,
+    deadline: Optional[float],
+    access_ok: Optional[AccessCheck] = None,
+) -> Conn:
+    """The one upgrade path: check, negotiate, answer 101, hand the socket to a Conn.
+
+    ``access_ok`` (a :class:`Handler`'s) runs after the checks and returns
+    the subprotocol to answer with (None: negotiate as usual).  A refusal is
+    answered through the host (or ``u.error``) and raised as
+    :class:`HandshakeError`.
+    """
+    req = host.request
+    try:
+        key = check_client_request(req.as_request())
+        if not req.headers.get_all("Host"):
+            raise HandshakeError("websocket: missing 'Host' header", 400)
+        if not _origin_ok(u, req):
+            raise HandshakeError("websocket: request origin not allowed by Upgrader.check_origin", 403)
+        protocol = access_ok(req) if access_ok is not None else None
+        extra = Headers(response_header)  # a copy; Go-shaped mappings of lists too
+        header_protocol = extra.pop("Sec-WebSocket-Protocol") or ""
+        if protocol is None:
+            protocol = (
+                select_subprotocol(u.subprotocols, parse_subprotocols(req.headers)) if u.subprotocols else header_protocol
+            )
+        extensions, codec = _negotiate_compression(u, req)
+        response = build_response(accept_key(key), protocol, extensions, extra)
+        sock, initial = host.take_over()
+    except HandshakeError as exc:
+        raise _refuse(u, host, exc) from None
+    except ValueError as exc:  # a response header the library writes itself, or a malformed one
+        raise _refuse(u, host, HandshakeError(str(exc), 500)) from None
+    try:
+        SocketIO(sock).sendall(response, deadline)
+    except OSError as e:
+        sock.close()
+        raise HandshakeError(f"websocket: writing the handshake response: {e}", 500) from e
+    return Conn(
+        sock,
+        is_server=True,
+        subprotocol=protocol,
+        read_buffer_size=u.read_buffer_size,
+        write_buffer_size=u.write_buffer_size,
+        write_buffer_pool=u.write_buffer_pool,
+        initial_data=initial,
+        compression=codec,
+    )
+
+
+def _origin_ok(u: "Upgrader", req: UpgradeRequest) -> bool:
+    if u.check_origin is not None:
+        return bool(u.check_origin(req))
+    if u.insecure_skip_verify:
+        return True
+    if u.origin_patterns:
+        return origin_allowed(req.origin, req.host, u.origin_patterns)
+    return check_same_origin(req.origin, req.host)
+
+
+def _negotiate_compression(u: "Upgrader", req: UpgradeRequest) -> Tuple[str, Optional[deflate.PerMessageDeflate]]:
+    """The single place permessage-deflate is negotiated: (header value, codec)."""
+    mode = u.effective_compression_mode()
+    if mode == deflate.COMPRESSION_DISABLED:
+        return "", None
+    try:
+        offers = parse_extensions(req.headers)
+    except ValueError:
+        return "", None  # a malformed offer is declined, not fatal
+    result = deflate.server_negotiate(offers, mode, level=u.compression_level, threshold=u.compression_threshold)
+    return ("", None) if result is None else result
+
+
+def _refuse(u: "Upgrader", host: _Host, exc: HandshakeError) -> HandshakeError:
+    """Answer a refused handshake (the ``error`` callback, else the host's default); return exc."""
+    req = host.request
+    for name, value in exc.headers.items():
+        req.response_headers[name] = value
+    if u.error is not None:
+        host.keep_error_result(exc, u.error(req, exc.status, str(exc)))
+    else:
+        host.answer_error(exc.status, req.response_headers)
+    host.after_refusal(exc)
+    return exc
+
+
+class Upgrader(HandshakeOptions):
     """Upgrades HTTP requests to WebSocket connections (gorilla's ``Upgrader``).
 
     Every option is a keyword argument and a plain attribute of the same
-    name; an Upgrader holds no per-connection state, so one instance may
-    serve every thread at once (don't mutate it while it does).
+    name; the shared ones are checked when set (see
+    :class:`gorillaws.options.HandshakeOptions`: ``compression_level=42``
+    raises :class:`ValueError` here, not at the first handshake).  An
+    Upgrader holds no per-connection state, so one instance may serve every
+    thread at once (don't mutate it while it does).
 
     :param handshake_timeout: seconds for the handshake (raw sockets: reading
         the request, and the TLS handshake of an ``SSLSocket`` accepted with
@@ -626,7 +819,7 @@ class Upgrader:
         self.read_buffer_size = read_buffer_size
         self.write_buffer_size = write_buffer_size
         self.write_buffer_pool = write_buffer_pool
-        self.subprotocols = list(subprotocols)
+        self.subprotocols = subprotocols  # type: ignore[assignment]  # checked and listed on assignment
         self.error = error
         self.check_origin = check_origin
         self.enable_compression = enable_compression
@@ -636,8 +829,6 @@ class Upgrader:
         self.origin_patterns = list(origin_patterns)
         self.insecure_skip_verify = insecure_skip_verify
 
-    # -- public ----------------------------------------------------------
-
     def upgrade(self, request: Any, response_header: HeaderInput = None) -> Conn:
         """Complete the opening handshake and return the server-side :class:`Conn`.
 
@@ -645,252 +836,22 @@ class Upgrader:
         WSGI environ (the view then returns :data:`HIJACKED`), or an accepted
         socket whose request the library reads.  ``response_header`` adds
         headers to the 101 response (``Set-Cookie``, or
-        ``Sec-WebSocket-Protocol`` when :attr:`subprotocols` is empty).
+        ``Sec-WebSocket-Protocol`` when :attr:`subprotocols` is empty): a
+        :class:`~gorillaws.http11.Headers`, (name, value) pairs, or a mapping
+        of names to a value or to a list of values (Go's ``http.Header``
+        shape, ``{"Set-Cookie": ["a=1", "b=2"]}``).
 
         On failure the error response is answered (see ``error``) and
         :class:`HandshakeError` is raised with its ``status``; for WSGI its
         ``response`` is the WSGI app to return.  A raw socket is closed on
-        failure; the host servers' sockets are left to them.  Raises
-        :class:`ValueError` when ``response_header`` holds a header the
-        library writes itself (Upgrade, Connection, Sec-WebSocket-Accept,
-        Sec-WebSocket-Extensions).
+        failure; the host servers' sockets are left to them.  A
+        ``response_header`` holding a header the library writes itself
+        (Upgrade, Connection, Sec-WebSocket-Accept, Sec-WebSocket-Extensions)
+        is answered 500 and raised as :class:`HandshakeError`, as gorilla
+        does.  Raises :class:`TypeError` for a ``request`` of another type.
         """
         deadline = None if self.handshake_timeout is None else time.monotonic() + self.handshake_timeout
-        if isinstance(request, socket.socket):
-            return self._upgrade_socket(request, response_header, deadline)
-        req = _normalize(request)
-        if req.kind == "raw":
-            raise TypeError("upgrade() of a parsed Request needs the socket: pass the socket instead")
-        return self._upgrade_hosted(req, response_header, deadline)
-
-    # -- the checks, shared by every mode ----------------------------------
-
-    def _origin_ok(self, req: UpgradeRequest) -> bool:
-        if self.check_origin is not None:
-            return bool(self.check_origin(req))
-        if self.insecure_skip_verify:
-            return True
-        if self.origin_patterns:
-            return origin_allowed(req.origin, req.host, self.origin_patterns)
-        return check_same_origin(req.origin, req.host)
-
-    def _validate(self, req: UpgradeRequest) -> str:
-        """Run every check; return the client's key.  Raises HandshakeError."""
-        key = check_client_request(req.as_request())
-        if not req.headers.get_all("Host"):
-            raise HandshakeError("websocket: missing 'Host' header", 400)
-        if not self._origin_ok(req):
-            raise HandshakeError("websocket: request origin not allowed by Upgrader.check_origin", 403)
-        return key
-
-    def _negotiate(
-        self, req: UpgradeRequest, response_header: HeaderInput, access_protocol: Optional[str] = None
-    ) -> Tuple[str, str, Any, Headers]:
-        """(subprotocol, extensions header, codec, extra headers) for the 101."""
-        extra = Headers(response_header)
-        header_proto = extra.pop("Sec-WebSocket-Protocol") or ""
-        if access_protocol is not None:
-            proto = access_protocol
-        elif self.subprotocols:
-            proto = select_subprotocol(self.subprotocols, parse_subprotocols(req.headers))
-        else:
-            proto = header_proto
-        ext_value, codec = self._negotiate_compression(req)
-        return proto, ext_value, codec, extra
-
-    def _mode(self) -> int:
-        if self.compression_mode is not None:
-            return int(self.compression_mode)
-        return 1 if self.enable_compression else 0  # deflate.COMPRESSION_NO_CONTEXT_TAKEOVER / DISABLED
-
-    def _negotiate_compression(self, req: UpgradeRequest) -> Tuple[str, Any]:
-        """The single place permessage-deflate is negotiated."""
-        mode = self._mode()
-        if mode == 0:
-            return "", None
-        try:
-            offers = parse_extensions(req.headers)
-        except ValueError:
-            return "", None  # a malformed offer is declined, not fatal
-        from . import deflate
-
-        result = deflate.server_negotiate(
-            offers, mode, level=self.compression_level, threshold=self.compression_threshold
-        )
-        if result is None:
-            return "", None
-        return result[0], result[1]
-
-    def _fail(self, req: UpgradeRequest, exc: HandshakeError) -> HandshakeError:
-        """Answer a refused handshake through the error callback; return exc."""
-        for name, value in exc.headers.items():
-            req.response_headers[name] = value
-        if self.error is not None:
-            result = self.error(req, exc.status, str(exc))
-            if req.kind == "wsgi":
-                exc.response = result if result is not None else WSGIErrorResponse(exc.status, req.response_headers)
-            return exc
-        if req.kind == "wsgi":
-            exc.response = WSGIErrorResponse(exc.status, req.response_headers)
-        elif req.kind == "http.server":
-            _http_server_error(req.raw, exc.status, req.response_headers)
-        else:
-            _socket_error(req.raw, exc.status, req.response_headers)
-        return exc
-
-    def _answer(
-        self, sock: socket.socket, response: bytes, deadline: Optional[float], proto: str, codec: Any, initial: bytes
-    ) -> Conn:
-        """Send the 101 response and wrap the socket; closes it if the send fails."""
-        try:
-            _send_all(sock, response, deadline)
-        except OSError as e:
-            sock.close()
-            raise HandshakeError(f"websocket: writing the handshake response: {e}", 500) from e
-        return self._make_conn(sock, proto, codec, initial)
-
-    def _make_conn(self, sock: socket.socket, proto: str, codec: Any, initial: bytes) -> Conn:
-        return Conn(
-            sock,
-            is_server=True,
-            subprotocol=proto,
-            read_buffer_size=self.read_buffer_size,
-            write_buffer_size=self.write_buffer_size,
-            write_buffer_pool=self.write_buffer_pool,
-            initial_data=initial,
-            compression=codec,
-        )
-
-    # -- hosted: http.server and WSGI ------------------------------------------
-
-    def _upgrade_hosted(
-        self,
-        req: UpgradeRequest,
-        response_header: HeaderInput,
-        deadline: Optional[float],
-        access_ok: Optional[Callable[[UpgradeRequest], Optional[str]]] = None,
-        server_name: str = "",
-    ) -> Conn:
-        try:
-            key = self._validate(req)
-            access_protocol = access_ok(req) if access_ok is not None else None
-        except HandshakeError as exc:
-            raise self._fail(req, exc) from None
-        proto, ext_value, codec, extra = self._negotiate(req, response_header, access_protocol)
-        if server_name:
-            extra["Server"] = server_name
-        response = build_response(accept_key(key), proto, ext_value, extra)  # may raise ValueError
-
-        raw = req.raw
-        if req.kind == "http.server":
-            orig: socket.socket = raw.connection
-        else:
-            orig_any = raw.get("werkzeug.socket") or raw.get("gunicorn.socket")
-            if not isinstance(orig_any, socket.socket):
-                no_socket = HandshakeError(
-                    "websocket: this WSGI server does not expose its socket "
-                    "(werkzeug.socket / gunicorn.socket)",
-                    500,
-                )
-                raise self._fail(req, no_socket)
-            orig = orig_any
-        sock = _take_over(orig)
-        initial = _buffered_input(raw, req.kind, None if sock is not orig else orig)
-        if req.kind == "http.server":
-            raw.close_connection = True
-            if sock is not orig:
-                # The handler's rfile reads the repointed descriptor (EOF)
-                # from now on; free its buffer (8 KiB) now rather than when
-                # do_GET returns, which is when the WebSocket has ended.
-                try:
-                    raw.rfile.close()
-                except Exception:
-                    pass
-                raw.rfile = io.BytesIO()
-            try:
-                raw.log_request(101)
-            except Exception:  # logging must never break the upgrade
-                pass
-        return self._answer(sock, response, deadline, proto, codec, initial)
-
-    # -- raw sockets -------------------------------------------------------
-
-    def _upgrade_socket(
-        self,
-        sock: socket.socket,
-        response_header: HeaderInput,
-        deadline: Optional[float],
-        access_ok: Optional[Callable[[UpgradeRequest], Optional[str]]] = None,
-        server_name: str = "",
-    ) -> Conn:
-        close_by = deadline if deadline is not None else time.monotonic() + 5.0
-        try:
-            head, rest = _read_request_head(sock, deadline)
-        except HandshakeError as exc:
-            if exc.status == 431:
-                _socket_error(sock, exc.status, Headers())
-                _close_gracefully(sock, close_by)
-            else:  # timed out (slowloris) or the peer went away: just drop it
-                sock.close()
-            raise
-        try:
-            parsed = parse_request_head(head)
-        except HttpParseError as e:
-            _socket_error(sock, e.status, Headers())
-            _close_gracefully(sock, close_by)
-            raise HandshakeError(f"websocket: malformed request: {e}", e.status) from e
-        try:
-            peer = sock.getpeername()
-        except OSError:
-            peer = None
-        req = UpgradeRequest(sock, parsed, peer, "raw")
-        try:
-            key = self._validate(req)
-            access_protocol = access_ok(req) if access_ok is not None else None
-        except HandshakeError as exc:
-            self._fail(req, exc)
-            _close_gracefully(sock, close_by)
-            raise exc from None
-        try:
-            proto, ext_value, codec, extra = self._negotiate(req, response_header, access_protocol)
-            if server_name:
-                extra["Server"] = server_name
-            response = build_response(accept_key(key), proto, ext_value, extra)
-        except ValueError:
-            _socket_error(sock, 500, Headers())
-            _close_gracefully(sock, close_by)
-            raise
-        return self._answer(sock, response, deadline, proto, codec, rest)
-
-
-def _http_server_error(handler: Any, status: int, headers: Headers) -> None:
-    """Answer through a BaseHTTPRequestHandler, the way its own methods do."""
-    body = _error_body(status)
-    try:
-        handler.send_response(status)
-        for name, value in headers.raw_items():
-            handler.send_header(name, value)
-        handler.send_header("Content-Type", "text/plain; charset=utf-8")
-        handler.send_header("X-Content-Type-Options", "nosniff")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-    except OSError:
-        handler.close_connection = True
-
-
-def _socket_error(sock: socket.socket, status: int, headers: Headers) -> None:
-    """Write an error response on a raw socket (the caller closes it)."""
-    h = headers.copy()
-    h["Content-Type"] = "text/plain; charset=utf-8"
-    h["X-Content-Type-Options"] = "nosniff"
-    h["Connection"] = "close"
-    data = serialize_response(Response(status, headers=h, body=_error_body(status)))
-    try:
-        sock.settimeout(1.0)
-        sock.sendall(data)
-    except OSError:
-        pass
+        return _upgrade(self, _host_for(request, deadline), response_header, deadline)
 
 
 # ---------------------------------------------------------------------------
@@ -945,10 +906,8 @@ class Handler:
     def _upgrade(self, request: Any) -> Conn:
         u = self.upgrader
         deadline = None if u.handshake_timeout is None else time.monotonic() + u.handshake_timeout
-        if isinstance(request, socket.socket):
-            return u._upgrade_socket(request, None, deadline, self._access, self.server_name)
-        req = _normalize(request)
-        return u._upgrade_hosted(req, None, deadline, self._access, self.server_name)
+        extra = {"Server": self.server_name} if self.server_name else None
+        return _upgrade(u, _host_for(request, deadline), extra, deadline, self._access)
 
     def serve(self, request: Any) -> None:
         """Upgrade ``request`` and run ``handle`` on the connection.
@@ -974,4 +933,3 @@ class Handler:
             return WSGIErrorResponse(exc.status)(environ, start_response)
         self.handle(conn)
         return HIJACKED(environ, start_response)
-

@@ -8,6 +8,7 @@ versions, missing keys, other methods, slow or oversized heads).
 from __future__ import annotations
 
 import http.server
+import queue
 import os
 import socket
 import threading
@@ -208,17 +209,36 @@ def test_extra_response_headers_and_cookies(serve: Callable[[App], Server]) -> N
     assert not srv.errors
 
 
-def test_conflicting_response_header_is_refused(serve: Callable[[App], Server]) -> None:
+@pytest.mark.parametrize("reserved", ["Sec-WebSocket-Accept", "Sec-WebSocket-Extensions", "Upgrade"])
+def test_reserved_response_header_answers_500(serve: Callable[[App], Server], reserved: str) -> None:
+    # As gorilla: the library answers 500 and raises HandshakeError (not a
+    # ValueError that leaves the client without an answer).
+    errors: "queue.Queue[BaseException]" = queue.Queue()
+
     def app(h: http.server.BaseHTTPRequestHandler) -> None:
         try:
-            Upgrader().upgrade(h, {"Sec-WebSocket-Accept": "forged"})
-        except ValueError:
-            h.send_error(500)
+            Upgrader().upgrade(h, {reserved: "forged"})
+        except BaseException as e:  # the answer is sent before this is raised
+            errors.put(e)
 
     srv = serve(app)
     with pytest.raises(InvalidStatus) as ei:
         connect(srv.url, open_timeout=TIMEOUT)
     assert ei.value.response.status_code == 500
+    err = errors.get(timeout=TIMEOUT)
+    assert isinstance(err, HandshakeError) and err.status == 500 and reserved in str(err)
+
+
+def test_go_shaped_response_header(serve: Callable[[App], Server]) -> None:
+    # gorilla's responseHeader is an http.Header: a mapping of lists.
+    def app(h: http.server.BaseHTTPRequestHandler) -> None:
+        with Upgrader().upgrade(h, {"Set-Cookie": ["a=1", "b=2"], "X-One": "1"}):
+            pass
+
+    srv = serve(app)
+    with connect(srv.url, open_timeout=TIMEOUT) as ws:
+        assert ws.response.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+        assert ws.response.headers["X-One"] == "1"
 
 
 def test_bad_origin_is_403(serve: Callable[[App], Server]) -> None:
