@@ -373,6 +373,30 @@ def test_filewatch_ctrl_c_closes_pages_with_1001(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------------------
+# echo on gorillaws.serve (the other echo variants: tests/test_server_wsgi.py)
+# ---------------------------------------------------------------------------
+
+
+def test_echo_on_serve_page_echo_and_graceful_stop() -> None:
+    port = free_port()
+    with Program(python("examples/echo/server.py", "--addr", f"127.0.0.1:{port}")) as prog:
+        prog.wait_for(r"echo server")
+        wait_port(port)
+        status, ctype, body = http_get(f"http://127.0.0.1:{port}/")
+        assert status == 200 and ctype.startswith("text/html") and b"<html" in body.lower()
+        assert http_get(f"http://127.0.0.1:{port}/ws")[0] == 426
+        conn = dial(f"ws://127.0.0.1:{port}/ws")
+        try:
+            conn.write_message(gorillaws.TEXT_MESSAGE, "echo me")
+            assert read_text(conn) == "echo me"
+            os.kill(prog.proc.pid, signal.SIGTERM)  # the example we started, by PID
+            assert _close_code_after(conn) == gorillaws.CLOSE_GOING_AWAY
+        finally:
+            conn.close_now()
+        assert prog.proc.wait(READ_WAIT) == 0
+
+
+# ---------------------------------------------------------------------------
 # flask (dev server and gunicorn)
 # ---------------------------------------------------------------------------
 

@@ -1,13 +1,19 @@
 """Echo server on Flask (werkzeug's dev server): the page at ``/``, the WebSocket at ``/ws``.
 
-Needs Flask (``pip install flask``).  Run it from a source checkout::
+Needs Flask (``pip install gorillaws[flask]``).  Run it from a source checkout::
 
     python examples/echo/server_flask.py                 # http://127.0.0.1:8080/
     python examples/echo/server_flask.py --addr 0.0.0.0:9000
 
-Under gunicorn use the ``gthread`` worker (``gunicorn -k gthread --threads 8
---chdir examples/echo server_flask:app``): its threads can hold a connection
-each.  With the ``sync`` worker, hand the Conn to a thread and return.
+Under gunicorn use the ``gthread`` worker, and gorillaws's hooks so that a
+stop (SIGTERM) closes the connections with 1001 at once::
+
+    gunicorn -k gthread --threads 8 -c python:gorillaws.gunicorn --chdir examples/echo server_flask:app
+
+:class:`gorillaws.flask.Sock` does the WebSocket plumbing: the route is
+registered with ``websocket=True``, the request is upgraded (a refused
+handshake is answered and logged), the view gets the ``Conn``, and the
+connection is closed when the view returns.
 """
 
 from __future__ import annotations
@@ -22,16 +28,16 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 if _ROOT not in sys.path:  # pragma: no cover - depends on how it is started
     sys.path.insert(0, _ROOT)
 
-from flask import Flask, request, send_from_directory  # noqa: E402
+from flask import Flask, send_from_directory  # noqa: E402
 
 import gorillaws  # noqa: E402
-from gorillaws.server import HIJACKED  # noqa: E402
+from gorillaws.flask import Sock  # noqa: E402
 
 DEFAULT_ADDR = "127.0.0.1:8080"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 app = Flask(__name__)
-upgrader = gorillaws.Upgrader()
+sock = Sock(app)  # the default Upgrader: same-origin pages only
 
 
 @app.route("/")
@@ -39,23 +45,13 @@ def index() -> Any:
     return send_from_directory(HERE, "index.html")
 
 
-# websocket=True: werkzeug's router refuses (400) an upgrade request that hits
-# an HTTP-only rule.
-@app.route("/ws", websocket=True)
-def ws() -> Any:
-    try:
-        conn = upgrader.upgrade(request.environ)
-    except gorillaws.HandshakeError as e:
-        return e.response  # a WSGI app answering the error
-    with conn:
-        while True:
-            try:
-                message_type, data = conn.read_message()
-            except (gorillaws.WebSocketError, OSError):
-                break
-            conn.write_message(message_type, data)
-    # The socket belongs to the Conn now: tell the server to write nothing more.
-    return HIJACKED
+@sock.route("/ws")
+def ws(conn: gorillaws.Conn) -> None:
+    # The client closing ends the loop with CloseError, which Sock treats as
+    # the normal end of the connection.
+    while True:
+        message_type, data = conn.read_message()
+        conn.write_message(message_type, data)
 
 
 def main(argv: "list[str] | None" = None) -> None:

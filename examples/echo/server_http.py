@@ -7,6 +7,12 @@ Run it from a source checkout (no installation, no configuration)::
 
 Each WebSocket runs in the thread ThreadingHTTPServer gave its request; the
 thread is released when the client goes away.
+
+The two classes come from :mod:`gorillaws.httpserver`, drop-in replacements
+for the standard library's that bound the time a client has to send its
+request head (10 s), queue 1024 connects instead of 5, cap the connections
+below the open-files limit and do a TLS handshake (if any) in the
+connection's thread.  Everything else is plain ``http.server``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # Let "python examples/echo/server_http.py" work without installing the package.
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,6 +27,7 @@ if _ROOT not in sys.path:  # pragma: no cover - depends on how it is started
     sys.path.insert(0, _ROOT)
 
 import gorillaws  # noqa: E402
+from gorillaws.httpserver import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 DEFAULT_ADDR = "127.0.0.1:8080"
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "index.html")
@@ -46,8 +52,6 @@ def echo(conn: gorillaws.Conn) -> None:
 
 
 class EchoHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
     def do_GET(self) -> None:
         if self.path == "/ws":
             try:
@@ -74,7 +78,6 @@ def main(argv: "list[str] | None" = None) -> None:
     args = parser.parse_args(argv)
     host, _, port = args.addr.rpartition(":")
     server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), EchoHandler)
-    server.daemon_threads = True
     print(f"echo server (http.server) on http://{host or '127.0.0.1'}:{port}/  (Ctrl+C to stop)")
     try:
         server.serve_forever()
