@@ -29,6 +29,7 @@ pure modules :mod:`gorillaws.frames`, :mod:`gorillaws.mask` and
 
 from __future__ import annotations
 
+import enum
 import io
 import json
 import os
@@ -47,13 +48,17 @@ from typing import (
 )
 
 from . import frames
+from .deadline import check as check_deadline
+from .deadline import expired, remaining
 from .exceptions import (
     CloseError,
+    ConnectionClosedError,
     DeadlineExceeded,
     ErrCloseSent,
     ErrReadLimit,
     ProtocolError,
     WebSocketError,
+    close_code_for,
 )
 from .frames import (
     BINARY_MESSAGE,
@@ -76,11 +81,13 @@ from .utf8 import Utf8Validator
 
 __all__ = [
     "Conn",
+    "ConnState",
     "NetConn",
     "join_messages",
     "BufferPool",
     "SimpleBufferPool",
     "DEFAULT_READ_LIMIT",
+    "DEFAULT_MAX_FRAGMENTS",
     "DEFAULT_CLOSE_TIMEOUT",
 ]
 
@@ -110,6 +117,42 @@ _GATHER_SEND_MIN = 16384
 
 # Compressed payloads are read and inflated this much at a time.
 _COMPRESSED_CHUNK = 65536
+
+
+def _deadline_text(direction: str, past_when_set: bool, detail: str = "") -> str:
+    """The message of a :class:`DeadlineExceeded` for a read or write deadline."""
+    msg = f"websocket: {direction} deadline exceeded{detail}"
+    if past_when_set:
+        # Almost always a duration passed where a timestamp was meant.
+        msg += (
+            " (the deadline was already in the past when it was set: deadlines are"
+            " time.monotonic() timestamps, not durations; use time.monotonic() + seconds)"
+        )
+    return msg
+
+
+def _byte_payload(data: Any) -> Buffer:
+    """``data`` as bytes-like of single bytes, so ``len()`` counts what is sent.
+
+    A str is encoded as UTF-8; a buffer of wider items (``array('i')``, a
+    cast memoryview) is viewed as bytes, so the frame header never
+    announces fewer bytes than go out.  Raises TypeError for anything else.
+    """
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    return memoryview(data).cast("B")
+
+# The largest payload allocated whole before its bytes arrive (the default
+# read limit).  A larger frame's buffer grows as its bytes come in, so a
+# 14-byte header announcing 2**62 bytes reserves no more than this.
+_UPFRONT_MAX = 1 << 20
+
+#: Default largest number of frames in one message (see
+#: :meth:`Conn.set_max_fragments`): above the 65,536 of Autobahn's largest
+#: case, far below what endless empty continuation frames would reach.
+DEFAULT_MAX_FRAGMENTS = 100_000
 
 
 
@@ -149,6 +192,28 @@ class SimpleBufferPool:
 PingHandler = Callable[[bytes], None]
 PongHandler = Callable[[bytes], None]
 CloseHandler = Callable[[int, str], None]
+
+
+class ConnState(enum.Enum):
+    """Where a connection is in its life (:attr:`Conn.state`).
+
+    ============  ==========================================================
+    ``OPEN``      No close frame sent or received: messages flow both ways.
+    ``CLOSING``   A close frame was sent or received (:attr:`Conn.close_initiator`
+                  says which came first).  After ours, writes raise
+                  :class:`ErrCloseSent`; after the peer's, reads raise its
+                  :class:`CloseError`; the other direction works until its
+                  own close frame.
+    ``CLOSED``    The socket is closed: reads and writes raise.
+    ============  ==========================================================
+
+    The states only move forward; a socket that fails goes to ``CLOSED``
+    from either of the others.
+    """
+
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
 class Conn:
@@ -207,7 +272,10 @@ class Conn:
         self._rend = len(initial_data)
         self._read_lock = threading.Lock()
         self._read_deadline: Optional[float] = None
+        self._read_deadline_past = False  # it was already past when set
         self._read_limit = DEFAULT_READ_LIMIT
+        self._max_fragments = DEFAULT_MAX_FRAGMENTS
+        self._msg_frames = 0  # frames of the message being read
         self._read_err: Optional[BaseException] = None
         self._frame_remaining = 0
         self._frame_mask: Optional[bytes] = None
@@ -242,14 +310,18 @@ class Conn:
         self._writer: Optional[_MessageWriter] = None
         self._writer_owner = 0
         self._write_deadline: Optional[float] = None
+        self._write_deadline_past = False  # it was already past when set
         self._write_err: Optional[BaseException] = None
-        self._close_sent = False
+        self._close_sent = False  # no data frame may follow ours
+        # Who sent the first close frame: "local" (us), "peer", or None.
+        self._close_initiator: Optional[str] = None
         self.write_buffer_size = max(int(write_buffer_size or DEFAULT_BUFFER_SIZE), 128)
         self._pool = write_buffer_pool
         self._mask_pool = b""
         self._mask_pos = 0
 
-        self._closed = False
+        # The lifecycle, forward only (see ConnState); moves under _state_lock.
+        self._state = ConnState.OPEN
         self._state_lock = threading.Lock()
         self._abort_reason = ""
         self._lingering = False
@@ -285,14 +357,39 @@ class Conn:
 
     @property
     def closed(self) -> bool:
-        """True once the socket has been closed."""
-        return self._closed
+        """True once the socket has been closed (:attr:`state` is ``CLOSED``)."""
+        return self._state is ConnState.CLOSED
+
+    @property
+    def state(self) -> ConnState:
+        """Where the connection is in its life: open, closing or closed (see :class:`ConnState`)."""
+        return self._state
+
+    @property
+    def close_initiator(self) -> Optional[str]:
+        """Who started the close handshake: ``"local"``, ``"peer"``, or None.
+
+        None while no close frame was sent or received, including when the
+        connection ended without one (:meth:`close_now`, a reset).
+        """
+        return self._close_initiator
+
+    def _start_closing(self, initiator: str) -> None:
+        """A close frame was sent (``"local"``) or received (``"peer"``): OPEN -> CLOSING."""
+        with self._state_lock:
+            if self._close_initiator is None:
+                self._close_initiator = initiator
+            if self._state is ConnState.OPEN:
+                self._state = ConnState.CLOSING
 
     def __enter__(self) -> "Conn":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Close the connection: with 1000, or with the code :func:`close_code_for` maps
+        an escaping exception to (1011 for a crash in the block)."""
+        code = close_code_for(exc) if exc is not None else None
+        self.close(CLOSE_NORMAL_CLOSURE if code is None else code)
 
     def __repr__(self) -> str:
         role = "server" if self.is_server else "client"
@@ -311,7 +408,14 @@ class Conn:
 
         It applies to the read calls that follow and to a read in progress
         from its next wait.  See the module docs for which timeouts are fatal.
+        A time in the past is legal: setting one interrupts a blocked read
+        (the Go idiom).  A deadline further ahead than ``poll()`` can wait is
+        waited for in steps.  Raises :class:`ValueError` for a value that
+        cannot be a monotonic time (``time.time() + 1`` is one) and
+        :class:`TypeError` for one that is not a number.  Thread-safe.
         """
+        t = check_deadline(t, "read deadline")
+        self._read_deadline_past = t is not None and t <= time.monotonic()
         self._read_deadline = t
 
     def set_write_deadline(self, t: Optional[float]) -> None:
@@ -319,7 +423,10 @@ class Conn:
 
         A write that passes it raises :class:`DeadlineExceeded` and leaves
         writing unusable (later writes raise the same error), as in gorilla.
+        Raises like :meth:`set_read_deadline`.  Thread-safe.
         """
+        t = check_deadline(t, "write deadline")
+        self._write_deadline_past = t is not None and t <= time.monotonic()
         self._write_deadline = t
 
     def set_read_limit(self, limit: int) -> None:
@@ -334,6 +441,21 @@ class Conn:
     def read_limit(self) -> int:
         """The current read limit (<= 0: none)."""
         return self._read_limit
+
+    def set_max_fragments(self, n: int) -> None:
+        """Set the largest number of frames one incoming message may have.
+
+        The default is :data:`DEFAULT_MAX_FRAGMENTS` (100,000); ``0`` or a
+        negative number means no cap.  A message with more frames (e.g. a
+        peer sending empty continuation frames forever) closes the connection
+        with 1009 and raises :class:`ErrReadLimit`.  Call it from the reading
+        thread or before reading starts.
+        """
+        self._max_fragments = int(n)
+
+    def max_fragments(self) -> int:
+        """The current cap on frames per message (<= 0: none)."""
+        return self._max_fragments
 
     # ------------------------------------------------------------------
     # Handlers
@@ -423,15 +545,26 @@ class Conn:
         try:
             n = self._io.recv_into(view, self._read_deadline)
         except socket.timeout:
-            raise DeadlineExceeded("websocket: read deadline exceeded", fatal=fatal) from None
+            raise DeadlineExceeded(_deadline_text("read", self._read_deadline_past), fatal=fatal) from None
         except OSError as e:
             # The connection is gone (reset, closed locally, TLS failure):
             # report it the way an EOF is reported, as gorilla's 1006.
-            reason = self._abort_reason or ("connection closed" if self._closed else str(e) or type(e).__name__)
-            raise CloseError(CLOSE_ABNORMAL_CLOSURE, reason) from e
+            raise self._connection_lost(e) from e
         if n == 0:
-            raise CloseError(CLOSE_ABNORMAL_CLOSURE, self._abort_reason or "unexpected EOF")
+            raise self._connection_lost(None)
         return n
+
+    def _connection_lost(self, e: Optional[OSError]) -> ConnectionClosedError:
+        """The error for a socket that failed with ``e`` (None: reached EOF)."""
+        if self._abort_reason:
+            reason = self._abort_reason
+        elif e is None:
+            reason = "unexpected EOF"
+        elif self._state is ConnState.CLOSED:
+            reason = "connection closed"
+        else:
+            reason = str(e) or type(e).__name__
+        return ConnectionClosedError(reason, None if e is None else e.errno)
 
     def _read_exact(self, n: int) -> bytes:
         """Read exactly ``n`` bytes of the current frame through the buffer."""
@@ -474,7 +607,18 @@ class Conn:
             self._read_err = exc
         self._set_read_done()
         if isinstance(exc, ProtocolError):
-            self._fail(exc.code, str(exc))
+            self._fail_with(exc)  # the peer's fault: tell it why
+
+    def _out_of_memory(self, exc: MemoryError) -> ErrReadLimit:
+        """The error a read raises when its message does not fit in memory.
+
+        Recorded as the read error and answered with close 1009, as a
+        message over the read limit is: a MemoryError never escapes a read.
+        """
+        err = ErrReadLimit("websocket: message too big for the available memory")
+        err.__cause__ = exc
+        self._read_failed(err)
+        return err
 
     def _next_data_frame(self) -> int:
         """Read frames until the header of a data frame; return its opcode.
@@ -504,10 +648,15 @@ class Conn:
             if opcode == CONTINUATION_FRAME:
                 if not self._msg_type:
                     raise ProtocolError("websocket: continuation frame without a message to continue")
+                self._msg_frames += 1
+                cap = self._max_fragments
+                if cap > 0 and self._msg_frames > cap:
+                    raise ErrReadLimit(f"websocket: message in more than {cap} fragments")
             else:
                 if self._msg_type:
                     raise ProtocolError("websocket: new data message before the previous one ended")
                 self._msg_type = opcode
+                self._msg_frames = 1
                 self._msg_size = 0
                 self._msg_compressed = bool(hdr.rsv)
                 self._msg_utf8 = Utf8Validator() if opcode == TEXT_MESSAGE else None
@@ -535,6 +684,7 @@ class Conn:
         else:
             code, text = parse_close_payload(payload)
             self._close_status = (code, text)
+            self._start_closing("peer")
             if not self._close_sent:
                 (self._close_handler or self._default_close_handler)(code, text)
             self._set_read_done()
@@ -551,31 +701,56 @@ class Conn:
             raise CloseError(code, text)
 
     def _read_frame_payload(self, limit: int) -> bytes:
-        """Read up to ``limit`` bytes of the current frame's payload, unmasked."""
+        """Read up to ``limit`` bytes of the current frame's payload, unmasked.
+
+        The text of an uncompressed message goes to its UTF-8 validator as
+        the bytes arrive, in frames of any size, so a bad byte fails the read
+        at once (Autobahn 6.4.x), not when the frame is complete.  For that
+        a small text read returns what has arrived (at least one byte); any
+        other read returns ``min(limit, bytes left in the frame)`` bytes.
+        """
         n = min(limit, self._frame_remaining)
         avail = self._rend - self._rpos
         mask = self._frame_mask
+        utf8 = None if self._msg_compressed else self._msg_utf8
         if n > avail and (n >= _DIRECT_READ_MIN or n > len(self._rbuf)):
-            # Large payload (or one that does not fit the read buffer, which
-            # so never grows): io.BufferedReader.read(n) allocates the bytes
-            # it returns and has _PayloadSource receive (and unmask) straight
-            # into them: no intermediate buffer, no copy, one allocation.
-            data = io.BufferedReader(_PayloadSource(self, n, mask, self._frame_mask_pos), 1).read(n)
-            if len(data) != n:  # pragma: no cover - _PayloadSource raises instead of EOF
-                raise CloseError(CLOSE_ABNORMAL_CLOSURE, "unexpected EOF")
-            self._frame_remaining -= n
-            if mask is not None:
-                self._frame_mask_pos = (self._frame_mask_pos + n) & 3
-            return data
-        if n > avail:
-            self._fill(n, True)
-        start = self._rpos
-        self._rpos = start + n
+            data = self._read_direct(n, utf8)
+        else:
+            if n > avail:
+                if utf8 is None:
+                    self._fill(n, True)
+                else:
+                    if not avail:
+                        self._fill(1, True)
+                    n = min(n, self._rend - self._rpos)
+            start = self._rpos
+            self._rpos = start + n
+            if mask is None:
+                data = bytes(self._rview[start : start + n])
+            else:
+                data = apply_mask(self._rview[start : start + n], mask, self._frame_mask_pos)
+            if utf8 is not None:
+                utf8.feed(data, self._frame_fin and n == self._frame_remaining)
         self._frame_remaining -= n
-        if mask is None:
-            return bytes(self._rview[start : start + n])
-        data = apply_mask(self._rview[start : start + n], mask, self._frame_mask_pos)
-        self._frame_mask_pos = (self._frame_mask_pos + n) & 3
+        if mask is not None:
+            self._frame_mask_pos = (self._frame_mask_pos + n) & 3
+        return data
+
+    def _read_direct(self, n: int, utf8: Optional[Utf8Validator]) -> bytes:
+        """Receive ``n`` payload bytes straight into the bytes object returned.
+
+        Used for payloads too large for the read buffer to be worth it.  Up
+        to ``_UPFRONT_MAX`` bytes, ``io.BufferedReader.read(n)`` allocates
+        the result and has :class:`_PayloadSource` receive (unmask, check)
+        into it: one allocation, no copy.  Beyond, the header alone must not
+        make us reserve the memory: the buffer grows as the bytes arrive.
+        """
+        src = _PayloadSource(self, n, self._frame_mask, self._frame_mask_pos, utf8)
+        data = io.BufferedReader(src, 1).read(n) if n <= _UPFRONT_MAX else _receive_growing(src, n)
+        if len(data) != n:  # pragma: no cover - _PayloadSource raises instead of EOF
+            raise CloseError(CLOSE_ABNORMAL_CLOSURE, "unexpected EOF")
+        if utf8 is not None and self._frame_fin and n == self._frame_remaining:
+            utf8.feed(b"", True)
         return data
 
     def _read_chunk(self, size: int) -> bytes:
@@ -588,33 +763,27 @@ class Conn:
                 out = self._pending_out[:size] if size >= 0 else self._pending_out
                 self._pending_out = self._pending_out[len(out) :]
                 return out
+            utf8 = self._msg_utf8
             if self._frame_remaining:
-                if self._msg_compressed:
-                    # Bounded pieces: the read limit applies to what they inflate to.
-                    want = _COMPRESSED_CHUNK
-                else:
-                    want = size if size > 0 else self._frame_remaining
-                    if self._msg_utf8 is not None and want < _DIRECT_READ_MIN:
-                        # Text comes through the read buffer as it arrives, so
-                        # a bad byte fails the message at once, not when the
-                        # rest of its frame has come in (Autobahn 6.4.3/6.4.4).
-                        if self._rend == self._rpos:
-                            self._fill(1, True)
-                        want = min(want, self._rend - self._rpos)
+                # Compressed: bounded pieces, as the read limit applies to
+                # what they inflate to.  Uncompressed text is checked inside.
+                want = _COMPRESSED_CHUNK if self._msg_compressed else size if size > 0 else self._frame_remaining
                 data = self._read_frame_payload(want)
                 final = self._frame_fin and not self._frame_remaining
             elif self._frame_fin:
                 data = b""
                 final = True
+                if utf8 is not None and not self._msg_compressed:
+                    utf8.feed(data, True)  # the message may end inside a character
             else:
                 self._next_data_frame_in_message()
                 continue
             if self._msg_compressed:
                 data = self._decompress(data, final)
+                if utf8 is not None:
+                    utf8.feed(data, final)
             else:
                 self._msg_size += len(data)
-            if self._msg_utf8 is not None:
-                self._msg_utf8.feed(data, final)
             if final:
                 self._msg_type = 0
                 self._msg_compressed = False
@@ -678,6 +847,8 @@ class Conn:
                     while self._msg_type:
                         self._read_chunk(-1)
                 mt = self._start_message()
+            except MemoryError as e:
+                raise self._out_of_memory(e) from e
             except BaseException as e:
                 self._read_failed(e)
                 raise
@@ -712,11 +883,10 @@ class Conn:
                     )
                 ):
                     # Fast path: a message in one uncompressed frame.
+                    # Text is checked as it arrives (_read_frame_payload).
                     data = self._read_frame_payload(self._frame_remaining) if self._frame_remaining else b""
                     self._msg_size = len(data)
-                    if self._msg_utf8 is not None:
-                        self._msg_utf8.feed(data, True)
-                        self._msg_utf8 = None
+                    self._msg_utf8 = None
                     self._msg_type = 0
                     return mt, data if type(data) is bytes else bytes(data)
                 if partial is None:
@@ -729,6 +899,9 @@ class Conn:
                         break
                 self._msg_partial = None
                 return mt, bytes(partial)
+            except MemoryError as e:
+                self._msg_partial = None
+                raise self._out_of_memory(e) from e
             except BaseException as e:
                 if not (isinstance(e, DeadlineExceeded) and not e.fatal):
                     self._msg_partial = None
@@ -809,34 +982,74 @@ class Conn:
         key = self._next_mask()
         return encode_header(opcode, len(payload), fin, rsv, key), apply_mask(payload, key)
 
-    def _send_frame(self, head: bytes, payload: Buffer, deadline: Optional[float]) -> None:
-        """Put one frame on the wire (send lock held by caller)."""
+    def _send_frame(self, head: bytes, payload: Buffer, deadline: Optional[float], past: bool = False) -> None:
+        """Put one frame on the wire (send lock held by caller).
+
+        Whatever interrupts the send may have left part of the frame on the
+        wire, after which any byte sent would be read as part of that frame:
+        so every exception here fails writing for good.  Socket errors and
+        the deadline become the sticky error itself; anything else
+        (``KeyboardInterrupt``, ``MemoryError``, ...) propagates this once and
+        leaves a :class:`ConnectionClosedError` for every later write.
+        ``past``: the deadline was already past when it was set.
+        """
         try:
             if len(payload) < _GATHER_SEND_MIN:
                 self._io.sendall(head + payload if payload else head, deadline)
             else:
                 self._io.send_parts(head, payload, deadline)
         except socket.timeout:
-            err: BaseException = DeadlineExceeded("websocket: write deadline exceeded", fatal=True)
-            self._write_err = err
-            raise err from None
+            raise self._writes_failed(DeadlineExceeded(_deadline_text("write", past), fatal=True)) from None
         except OSError as e:
-            self._write_err = e
+            raise self._writes_failed(self._connection_lost(e)) from e
+        except BaseException as e:
+            what = type(e).__name__
+            self._writes_failed(ConnectionClosedError(f"websocket: a write was cut off mid-frame by {what}"), e)
             raise
 
-    def _acquire(self, lock: threading.Lock, deadline: Optional[float]) -> None:
+    def _writes_failed(self, err: WebSocketError, cause: Optional[BaseException] = None) -> WebSocketError:
+        """Make writing fail for good: ``err`` (cause ``cause``) becomes the sticky write error.
+
+        The first failure wins; returns ``err`` for the caller to raise.
+        """
+        if cause is not None:
+            err.__cause__ = cause
+        if self._write_err is None:
+            self._write_err = err
+        return err
+
+    def _acquire(self, lock: threading.Lock, deadline: Optional[float], past: bool = False) -> None:
+        """Take a write lock by ``deadline``.
+
+        At the deadline, raises the sticky write error when writing has
+        failed (fatal), else a non-fatal :class:`DeadlineExceeded`: nothing
+        was sent.
+        """
         if deadline is None:
             lock.acquire()
             return
-        left = deadline - time.monotonic()
-        if left <= 0 or not lock.acquire(timeout=left):
-            raise DeadlineExceeded("websocket: write deadline exceeded waiting for the writer", fatal=False)
+        # In clamped steps: a far deadline must not overflow the lock's wait.
+        left = remaining(deadline)
+        while left:
+            if lock.acquire(timeout=left):
+                return
+            left = remaining(deadline)
+        if self._write_err is not None:
+            raise self._write_err
+        raise DeadlineExceeded(_deadline_text("write", past, " waiting for the writer"), fatal=False)
 
     def _check_writable(self) -> None:
         if self._write_err is not None:
             raise self._write_err
         if self._close_sent:
-            raise ErrCloseSent()
+            raise self._close_sent_error()
+
+    def _close_sent_error(self) -> ErrCloseSent:
+        """ErrCloseSent; when the peer started the close, naming its code and reason."""
+        if self._close_initiator == "peer":
+            code, text = self._close_status
+            return ErrCloseSent(code=code, text=text)
+        return ErrCloseSent()
 
     def write_message(self, message_type: int, data: Union[Buffer, str]) -> None:
         """Send one message (gorilla's ``WriteMessage``).
@@ -847,7 +1060,7 @@ class Conn:
         :class:`DeadlineExceeded` at the write deadline, OSError on socket
         errors.  Thread-safe: concurrent writers are serialized.
         """
-        payload: Buffer = data.encode("utf-8") if isinstance(data, str) else data
+        payload = data if data.__class__ is bytes else _byte_payload(data)
         if message_type >= 8:
             self.write_control(message_type, payload, self._write_deadline)
             return
@@ -866,28 +1079,40 @@ class Conn:
             rsv = 0
             codec = self._compression
             if codec is not None and self._write_compress and len(payload) >= codec.threshold:
-                payload = codec.compress_message(payload)
+                payload = self._compress_message(payload)
                 rsv = frames.RSV1
             head, payload = self._frame_bytes(message_type, payload, True, rsv)
             send_lock = self._send_lock
             if deadline is None:
                 send_lock.acquire()
             else:
-                self._acquire(send_lock, deadline)
+                self._acquire(send_lock, deadline, self._write_deadline_past)
             try:
-                self._send_frame(head, payload, deadline)
+                self._send_frame(head, payload, deadline, self._write_deadline_past)
             finally:
                 send_lock.release()
         finally:
             self._writer_owner = 0
             self._msg_lock.release()
 
+    def _compress_message(self, payload: Buffer) -> bytes:
+        """Compress a whole message; an interruption leaves no stale context behind."""
+        codec = self._compression
+        try:
+            out: bytes = codec.compress_message(payload)
+        except BaseException:
+            # zlib may have taken the payload into its history although the
+            # peer never sees it; later messages would refer to it.
+            codec.reset_compressor()
+            raise
+        return out
+
     def _acquire_message_lock(self, deadline: Optional[float]) -> None:
         me = threading.get_ident()
         if self._writer_owner == me and self._writer is not None:
             # gorilla: a new writer closes the previous one of the same goroutine.
             self._writer.close()
-        self._acquire(self._msg_lock, deadline)
+        self._acquire(self._msg_lock, deadline, self._write_deadline_past)
         self._writer_owner = me
 
     def _release_message_lock(self) -> None:
@@ -942,22 +1167,21 @@ class Conn:
         After a close frame was sent, further frames raise :class:`ErrCloseSent`.
         Raises ValueError for payloads over 125 bytes.
         """
-        if isinstance(data, str):
-            data = data.encode("utf-8")
+        data = _byte_payload(data)
         if message_type not in (CLOSE_MESSAGE, PING_MESSAGE, PONG_MESSAGE):
             raise ValueError(f"websocket: bad control message type {message_type}")
         if len(data) > frames.MAX_CONTROL_PAYLOAD:
             raise ValueError("websocket: control frame payload longer than 125 bytes")
+        deadline = check_deadline(deadline)
+        past = deadline is not None and deadline <= time.monotonic()
         head, payload = self._frame_bytes(message_type, data)
-        self._acquire(self._send_lock, deadline)
+        self._acquire(self._send_lock, deadline, past)
         try:
-            if self._write_err is not None:
-                raise self._write_err
-            if self._close_sent:
-                raise ErrCloseSent()
+            self._check_writable()
             if message_type == CLOSE_MESSAGE:
                 self._close_sent = True
-            self._send_frame(head, payload, deadline)
+                self._start_closing("local")
+            self._send_frame(head, payload, deadline, past)
         finally:
             self._send_lock.release()
 
@@ -1021,18 +1245,22 @@ class Conn:
     # Closing
     # ------------------------------------------------------------------
 
-    def _fail(self, code: int, reason: str) -> None:
-        """Fail the connection (RFC 6455 7.1.7): send a close frame, then drop the socket.
+    def _fail_with(self, exc: BaseException) -> None:
+        """Fail the connection (RFC 6455 7.1.7) because of ``exc``: send a close frame, then drop the socket.
 
-        The socket's write side is shut down first and what the peer still
-        sends is drained for a short while, so that our close frame is not
-        destroyed by a TCP reset caused by unread data.
+        The code is what :func:`close_code_for` maps ``exc`` to (the one
+        place), the reason ``str(exc)`` cut to fit.  The socket's write side
+        is shut down first and what the peer still sends is drained for a
+        short while, so that our close frame is not destroyed by a TCP reset
+        caused by unread data.
         """
-        reason_bytes = reason.encode("utf-8")[:100].decode("utf-8", "ignore")
-        try:
-            self.write_control(CLOSE_MESSAGE, format_close_message(code, reason_bytes), time.monotonic() + _HANDLER_WRITE_WAIT)
-        except (WebSocketError, OSError, ValueError):
-            pass
+        code = close_code_for(exc)
+        if code is not None:
+            reason = str(exc).encode("utf-8")[:100].decode("utf-8", "ignore")
+            try:
+                self.write_control(CLOSE_MESSAGE, format_close_message(code, reason), time.monotonic() + _HANDLER_WRITE_WAIT)
+            except (WebSocketError, OSError, ValueError):
+                pass
         self._linger_and_close(min(1.0, self.close_timeout))
 
     def _linger_and_close(self, linger: float, peer_closed: bool = False) -> None:
@@ -1040,7 +1268,7 @@ class Conn:
             # One thread lingers at a time (the reader that met the close
             # frame and a thread in close() may both get here); the other
             # returns, and the socket is closed within ``linger``.
-            if self._closed or self._lingering:
+            if self._state is ConnState.CLOSED or self._lingering:
                 return
             self._lingering = True
         if peer_closed and not self._io.nonblocking:
@@ -1079,7 +1307,7 @@ class Conn:
         Safe to call from any thread, and more than once.  gorilla's
         ``Close()`` (no close frame) is :meth:`close_now`.
         """
-        if self._closed:
+        if self._state is ConnState.CLOSED:
             return
         self._stop_keepalive()
         end = time.monotonic() + self.close_timeout
@@ -1087,7 +1315,8 @@ class Conn:
             self.write_control(CLOSE_MESSAGE, format_close_message(code, reason), end)
         except (ErrCloseSent, DeadlineExceeded, OSError):
             pass
-        if not self._read_done:
+        if not self._read_done and self._write_err is None:
+            # (After a failed write the peer was never asked to close: no wait.)
             reader = self._reading_thread
             if (
                 reader is not None and reader is not threading.current_thread() and reader.is_alive()
@@ -1142,9 +1371,9 @@ class Conn:
 
     def _close_socket(self, shutdown: bool) -> None:
         with self._state_lock:
-            if self._closed:
+            if self._state is ConnState.CLOSED:
                 return
-            self._closed = True
+            self._state = ConnState.CLOSED
         self._stop_keepalive()
         if shutdown:
             # Wakes threads blocked reading or writing (close() alone does not).
@@ -1201,7 +1430,7 @@ class Conn:
             try:
                 while True:
                     self.next_reader()
-                    self._fail(frames.CLOSE_POLICY_VIOLATION, "unexpected data message")
+                    self._fail_with(ProtocolError("unexpected data message", frames.CLOSE_POLICY_VIOLATION))
                     return
             except CloseError:
                 # The peer closed: finish the handshake and end the connection, as nhooyr does.
@@ -1251,12 +1480,15 @@ class _PayloadSource(io.RawIOBase):
     place there, so a large message costs one allocation and no copy.
     """
 
-    def __init__(self, conn: Conn, n: int, mask: Optional[bytes], mask_pos: int) -> None:
+    def __init__(
+        self, conn: Conn, n: int, mask: Optional[bytes], mask_pos: int, utf8: Optional[Utf8Validator] = None
+    ) -> None:
         super().__init__()
         self._conn = conn
         self._left = n
         self._mask = mask
         self._mask_pos = mask_pos
+        self._utf8 = utf8  # checks each piece as it arrives (text)
 
     def readable(self) -> bool:
         return True
@@ -1276,6 +1508,8 @@ class _PayloadSource(io.RawIOBase):
             if self._mask is not None:
                 apply_mask_inplace(view[:k], self._mask, self._mask_pos)
                 self._mask_pos = (self._mask_pos + k) & 3
+            if self._utf8 is not None:
+                self._utf8.feed(view[:k])
             self._left -= k
             return k
         except BaseException:
@@ -1286,6 +1520,28 @@ class _PayloadSource(io.RawIOBase):
             raise
         finally:
             view.release()
+
+
+def _receive_growing(src: _PayloadSource, n: int) -> bytes:
+    """All ``n`` bytes of ``src`` in a buffer that grows as they arrive.
+
+    The buffer doubles (from ``_UPFRONT_MAX``) each time it is full, so a
+    peer that announces more than it sends holds at most twice what it
+    sent.  Bytes are received straight into it, and ``BytesIO.getvalue()``
+    hands it out without a copy (CPython shares the buffer when no view of
+    it is left).
+    """
+    out = io.BytesIO()
+    got = 0
+    while got < n:
+        size = min(n, max(_UPFRONT_MAX, 2 * got))
+        out.seek(size - 1)
+        out.write(b"\0")  # grows the buffer to ``size`` bytes
+        with out.getbuffer() as view:
+            while got < size:
+                with view[got:size] as room:
+                    got += src.readinto(room)
+    return out.getvalue()
 
 
 class _MessageReader(io.RawIOBase):
@@ -1323,6 +1579,8 @@ class _MessageReader(io.RawIOBase):
                     data = conn._read_chunk(size)
                     while not data and (conn._msg_type or conn._pending_out):
                         data = conn._read_chunk(size)
+            except MemoryError as e:
+                raise conn._out_of_memory(e) from e
             except BaseException as e:
                 conn._read_failed(e)
                 raise
@@ -1363,19 +1621,30 @@ class _MessageWriter(io.RawIOBase):
         return True
 
     def write(self, b: Any) -> int:
-        """Buffer ``b``; full buffers go out as fragments.  Returns ``len(b)``."""
+        """Buffer ``b``; full buffers go out as fragments.  Returns its length in bytes.
+
+        An exception other than a :class:`WebSocketError` (a ``TypeError``
+        for a bad argument, ``KeyboardInterrupt``, ...) abandons the message
+        (see :meth:`__exit__`).
+        """
         conn = self._conn
         if conn is None:
             raise ValueError("websocket: write to a closed message writer")
-        data = b.encode("utf-8") if isinstance(b, str) else b
-        n = len(data)
-        if self._compress:
-            data = conn._compression.compress_chunk(data)
-        self._buf += data
-        size = conn.write_buffer_size
-        while len(self._buf) > size:
-            self._flush_frame(bytes(self._buf[:size]), False)
-            del self._buf[:size]
+        try:
+            data = _byte_payload(b)
+            n = len(data)
+            if self._compress:
+                data = conn._compression.compress_chunk(data)
+            self._buf += data
+            size = conn.write_buffer_size
+            while len(self._buf) > size:
+                self._flush_frame(bytes(self._buf[:size]), False)
+                del self._buf[:size]
+        except WebSocketError:
+            raise  # writing failed (sticky) or a close was sent: close() reports it again
+        except BaseException as e:
+            self._abandon(e)
+            raise
         return n
 
     def _flush_frame(self, payload: bytes, fin: bool) -> None:
@@ -1387,16 +1656,20 @@ class _MessageWriter(io.RawIOBase):
         conn._check_writable()
         head, data = conn._frame_bytes(opcode, payload, fin, rsv)
         deadline = conn._write_deadline
-        conn._acquire(conn._send_lock, deadline)
+        past = conn._write_deadline_past
+        conn._acquire(conn._send_lock, deadline, past)
         try:
-            if conn._close_sent:
-                raise ErrCloseSent()
-            conn._send_frame(head, data, deadline)
+            conn._check_writable()
+            conn._send_frame(head, data, deadline, past)
         finally:
             conn._send_lock.release()
 
     def close(self) -> None:
-        """Send the rest of the message as its final frame.  Idempotent."""
+        """Send the rest of the message as its final frame.  Idempotent.
+
+        A writer abandoned by an exception (see :meth:`__exit__`) sends
+        nothing more: closing it does nothing.
+        """
         conn = self._conn
         if conn is None:
             return
@@ -1405,13 +1678,46 @@ class _MessageWriter(io.RawIOBase):
                 self._buf += conn._compression.finish_message()
             self._flush_frame(bytes(self._buf), True)
         finally:
-            self._conn = None
-            if conn._pool is not None:
-                del self._buf[:]
-                conn._pool.put(self._buf)
-            conn._writer = None
-            conn._release_message_lock()
-            super().close()
+            self._release(conn)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """End the ``with`` block: on success send the end of the message.
+
+        When the block raised, the message is abandoned instead: a message
+        cut short is never sent as if it were complete.  If fragments of it
+        were already sent, the peer cannot be told where it ends, so writing
+        fails for good (:class:`ConnectionClosedError`); otherwise the
+        connection is untouched and simply does not send it.
+        """
+        if exc is None:
+            self.close()
+        else:
+            self._abandon(exc)
+
+    def _abandon(self, exc: BaseException) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            if isinstance(exc, WebSocketError):
+                pass  # writing has failed already, or a close frame went out
+            elif not self._first:
+                what = type(exc).__name__
+                conn._writes_failed(ConnectionClosedError(f"websocket: a message was abandoned mid-way by {what}"), exc)
+            elif self._compress:
+                conn._compression.reset_compressor()  # it holds the unsent start
+        finally:
+            self._release(conn)
+
+    def _release(self, conn: Conn) -> None:
+        """Detach from ``conn`` and let the next message writer start."""
+        self._conn = None
+        if conn._pool is not None:
+            del self._buf[:]
+            conn._pool.put(self._buf)
+        conn._writer = None
+        conn._release_message_lock()
+        super().close()
 
 
 class NetConn(io.RawIOBase):
@@ -1451,8 +1757,9 @@ class NetConn(io.RawIOBase):
                         return 0
                     raise
                 if mt != self._type:
-                    self.conn._fail(frames.CLOSE_UNSUPPORTED_DATA, "unexpected message type")
-                    raise ProtocolError("websocket: net_conn got a message of the wrong type", frames.CLOSE_UNSUPPORTED_DATA)
+                    err = ProtocolError("websocket: net_conn got a message of the wrong type", frames.CLOSE_UNSUPPORTED_DATA)
+                    self.conn._fail_with(err)
+                    raise err
                 self._reader = r
             n = self._reader.readinto(view)
             if n:

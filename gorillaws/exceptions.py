@@ -6,6 +6,8 @@ The names mirror gorilla/websocket's errors so ported code reads the same:
 gorilla (Go)           gorillaws (Python)
 =====================  ==============================================
 ``*CloseError``        :class:`CloseError` (``code``, ``text``)
+``net.Error``, EOF     :class:`ConnectionClosedError` (a ``CloseError``
+                       with code 1006, also a :class:`ConnectionError`)
 ``ErrCloseSent``       :class:`ErrCloseSent`
 ``ErrReadLimit``       :class:`ErrReadLimit`
 ``HandshakeError``     :class:`HandshakeError` (server side)
@@ -13,10 +15,20 @@ gorilla (Go)           gorillaws (Python)
 ``os.ErrDeadline...``  :class:`DeadlineExceeded` (a :class:`TimeoutError`)
 =====================  ==============================================
 
-All of them derive from :class:`WebSocketError`.  Errors caused by the peer
-breaking the protocol are :class:`ProtocolError` and carry the close code that
-was (or would be) sent to the peer, which is the one place where exceptions
-map to close codes (see :func:`close_code_for`).
+All of them derive from :class:`WebSocketError`: after the handshake, every
+failure a :class:`gorillaws.Conn` method raises is one of them (a socket
+error arrives as :class:`ConnectionClosedError` with the ``OSError`` as its
+``__cause__``), so ``except gorillaws.WebSocketError`` is enough in a pump
+thread.  Misuse (a bad argument) still raises ``TypeError``/``ValueError``.
+``fatal`` on every one says whether that direction of the connection is
+unusable afterwards.  Errors caused by the peer breaking the protocol are
+:class:`ProtocolError` and carry the close code sent to the peer;
+:func:`close_code_for` is the one place where exceptions map to close codes.
+``docs/errors.md`` has the whole table.
+
+This module imports nothing from the rest of the package (the close code
+names live here, and :mod:`gorillaws.frames` imports them), so there is no
+import cycle.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from typing import Any, Mapping, Optional
 __all__ = [
     "WebSocketError",
     "CloseError",
+    "ConnectionClosedError",
     "ErrCloseSent",
     "ErrReadLimit",
     "ProtocolError",
@@ -34,13 +47,52 @@ __all__ = [
     "ErrBadHandshake",
     "ProxyError",
     "close_code_for",
+    "close_code_name",
     "is_close_error",
     "is_unexpected_close_error",
 ]
 
 
+_CLOSE_CODE_NAMES = {
+    1000: "normal closure",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status received",
+    1006: "abnormal closure",
+    1007: "invalid frame payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal server error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS handshake",
+}
+
+
+def close_code_name(code: int) -> str:
+    """A human-readable name for a close code ("normal closure", "private", ...)."""
+    name = _CLOSE_CODE_NAMES.get(code)
+    if name:
+        return name
+    if 3000 <= code < 4000:
+        return "registered"
+    if 4000 <= code < 5000:
+        return "private"
+    return "unknown"
+
+
 class WebSocketError(Exception):
-    """Base class of every error raised by gorillaws."""
+    """Base class of every error raised by gorillaws.
+
+    ``fatal`` is True when the direction (reading or writing) that raised it
+    is unusable afterwards: every later call in that direction raises again.
+    Only a :class:`DeadlineExceeded` can be non-fatal.
+    """
+
+    fatal: bool = True
 
 
 class CloseError(WebSocketError):
@@ -58,17 +110,45 @@ class CloseError(WebSocketError):
         self.text = text
 
     def __str__(self) -> str:
-        from .frames import close_code_name  # local: frames imports us
-
         s = f"websocket: close {self.code} ({close_code_name(self.code)})"
         return f"{s}: {self.text}" if self.text else s
 
 
-class ErrCloseSent(WebSocketError):
-    """A write was attempted after a close frame was sent (gorilla's ``ErrCloseSent``)."""
+class ConnectionClosedError(CloseError, ConnectionError):
+    """The connection ended without a close handshake (code 1006, abnormal closure).
 
-    def __init__(self, msg: str = "websocket: close sent") -> None:
+    Raised by reads and writes after the handshake when the socket fails:
+    the peer reset the connection or went away (EOF, broken pipe), TLS
+    failed, the socket was closed under the call (:meth:`gorillaws.Conn.close_now`
+    from another thread), or an exception (``KeyboardInterrupt``,
+    ``MemoryError``, ...) cut a write off mid-frame so the stream cannot be
+    continued.  The original exception is the ``__cause__``.  A
+    :class:`CloseError` (``code`` 1006, ``text`` says why) and, so that
+    ``except OSError`` keeps working, a :class:`ConnectionError` (``errno``
+    is the original's, or None).  Always fatal for its direction.
+    """
+
+    def __init__(self, text: str, errno: Optional[int] = None) -> None:
+        super().__init__(1006, text)
+        self.errno = errno
+        self.strerror = text
+
+
+class ErrCloseSent(WebSocketError):
+    """A write was attempted after a close frame was sent (gorilla's ``ErrCloseSent``).
+
+    When the close frame was our answer to the peer's, ``code`` and ``text``
+    are what the peer's close frame said and the message says so (the
+    application never sent a close itself); otherwise they are None.
+    """
+
+    def __init__(self, msg: str = "websocket: close sent", code: Optional[int] = None, text: Optional[str] = None) -> None:
+        if code is not None:
+            said = f"{code} ({close_code_name(code)})" + (f": {text}" if text else "")
+            msg = f"{msg}: the peer closed the connection ({said}) and the close was answered"
         super().__init__(msg)
+        self.code = code
+        self.text = text
 
 
 class ProtocolError(WebSocketError):
@@ -154,14 +234,20 @@ class ErrBadHandshake(HandshakeError):
         super().__init__(msg, status=status, response=response)
 
 
-def close_code_for(exc: BaseException) -> int:
-    """The close code to send to the peer when ``exc`` ends a connection.
+def close_code_for(exc: BaseException) -> Optional[int]:
+    """The close code to send to the peer when ``exc`` ends a connection, or None.
 
-    Protocol errors carry their own code (1002, 1007, 1009); anything else is
-    an internal error (1011).
+    The one place where exceptions map to close codes; :class:`gorillaws.Conn`
+    uses it when it fails a connection and when ``with conn:`` exits on an
+    exception.  Protocol errors carry their own code (1002, 1003, 1007, 1008,
+    1009); a :class:`CloseError` (the peer closed, or the connection is gone)
+    needs no close frame of ours beyond the handshake's answer: None; any
+    other exception is an internal error (1011).
     """
     if isinstance(exc, ProtocolError):
         return exc.code
+    if isinstance(exc, CloseError):
+        return None
     return 1011
 
 

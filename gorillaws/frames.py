@@ -11,6 +11,9 @@ import struct
 from typing import NamedTuple, Optional, Tuple
 
 from .exceptions import ProtocolError
+# Re-exported beside the codes it names; it lives in exceptions, which
+# CloseError's message needs and which must not import this module.
+from .exceptions import close_code_name as close_code_name
 
 # Message types (gorilla's values: they are the RFC 6455 opcodes).
 CONTINUATION_FRAME = 0
@@ -38,24 +41,6 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_BAD_GATEWAY = 1014
 CLOSE_TLS_HANDSHAKE = 1015
 
-_CLOSE_CODE_NAMES = {
-    1000: "normal closure",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status received",
-    1006: "abnormal closure",
-    1007: "invalid frame payload data",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "mandatory extension",
-    1011: "internal server error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-    1015: "TLS handshake",
-}
-
 # Codes that may never appear in a close frame on the wire (RFC 6455 7.4.1).
 _RESERVED_ON_WIRE = frozenset((1004, 1005, 1006, 1015))
 
@@ -71,18 +56,6 @@ _pack_16 = struct.Struct("!BBH").pack
 _pack_64 = struct.Struct("!BBQ").pack
 _unpack_16 = struct.Struct("!H").unpack_from
 _unpack_64 = struct.Struct("!Q").unpack_from
-
-
-def close_code_name(code: int) -> str:
-    """A human-readable name for a close code ("normal closure", "private", ...)."""
-    name = _CLOSE_CODE_NAMES.get(code)
-    if name:
-        return name
-    if 3000 <= code < 4000:
-        return "registered"
-    if 4000 <= code < 5000:
-        return "private"
-    return "unknown"
 
 
 def is_valid_close_code(code: int) -> bool:

@@ -140,9 +140,19 @@ class SocketIO:
                     raise socket.timeout("write deadline") from None
 
     def send_parts(self, head: bytes, payload: Buffer, deadline: Optional[float]) -> None:
-        """Send ``head`` then ``payload``, in one system call where the socket allows."""
-        if self.nonblocking or deadline is not None:
-            self.sendall(head + bytes(payload), deadline)
+        """Send ``head`` then ``payload``, in one system call where the socket allows.
+
+        Never copies ``payload`` (a large frame must not double its memory):
+        with a deadline, a plain socket gathers both buffers with
+        ``sendmsg`` and ``MSG_DONTWAIT``; a TLS socket sends them one after
+        the other.  Raises socket.timeout at the deadline.
+        """
+        if self.nonblocking:
+            self.sendall(head, deadline)
+            self.sendall(payload, deadline)
+            return
+        if deadline is not None:
+            self._sendmsg_by(head, payload, deadline)
             return
         sock = self.sock
         sent = sock.sendmsg([head, payload])
@@ -153,6 +163,21 @@ class SocketIO:
                 sock.sendall(payload)
             else:
                 sock.sendall(memoryview(payload)[sent - len(head) :])
+
+    def _sendmsg_by(self, head: bytes, payload: Buffer, deadline: float) -> None:
+        """Gather-send ``head`` and ``payload`` on a blocking socket by ``deadline``."""
+        parts = [memoryview(head), memoryview(payload).cast("B")]
+        while parts:
+            try:
+                n = self.sock.sendmsg(parts, (), socket.MSG_DONTWAIT)
+            except WANT_IO:
+                if not self._wait(True, deadline):
+                    raise socket.timeout("write deadline") from None
+                continue
+            while parts and n >= len(parts[0]):
+                n -= len(parts.pop(0))
+            if n:
+                parts[0] = parts[0][n:]
 
 
 def default_tls_context() -> ssl.SSLContext:
