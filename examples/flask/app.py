@@ -1,29 +1,29 @@
-"""Echo and chat WebSocket endpoints inside a Flask application.
+"""Echo and chat WebSocket endpoints inside a Flask application, with :class:`gorillaws.flask.Sock`.
 
 Run it with Flask's development server::
 
     python examples/flask/app.py                      # http://127.0.0.1:8080/
 
 or with gunicorn (``gthread`` worker, one process, since the chat hub lives
-in memory)::
+in memory; ``-c python:gorillaws.gunicorn`` makes a stop close every
+connection with 1001 at once)::
 
-    gunicorn -k gthread --threads 32 -w 1 -b 127.0.0.1:8080 --chdir examples/flask app:app
+    gunicorn -k gthread --threads 32 -w 1 -b 127.0.0.1:8080 -c python:gorillaws.gunicorn --chdir examples/flask app:app
 
 Routes:
 
 * ``/``: the chat page of ``examples/chat`` (it connects to ``/ws``);
-* ``/ws``: the chat endpoint, reusing that example's hub and client threads;
+* ``/ws``: the chat endpoint, reusing that example's hub and client code;
 * ``/echo``: an echo endpoint (every message is sent back).
 
-The pattern for any WSGI framework: hand ``request.environ`` to
-:meth:`gorillaws.Upgrader.upgrade`, return the exception's ``response`` if the
-handshake is refused, otherwise run the connection and return
-:data:`gorillaws.server.HIJACKED`.  The view's thread belongs to the
-connection until it returns, which is why gunicorn's ``gthread`` worker (a
-thread per connection) is the one to use; its ``sync`` worker serves one
-request per process.  Flask routes that accept WebSocket upgrades need
-``websocket=True``: werkzeug's router refuses upgrade requests on ordinary
-routes.
+``sock = Sock(app)`` then ``@sock.route(path)``: the view gets the
+:class:`gorillaws.Conn`.  Sock registers the route with ``websocket=True``
+(werkzeug's router refuses upgrade requests on ordinary routes), answers and
+logs a refused handshake (a foreign origin: 403), closes the connection when
+the view returns, and treats the client's close as a normal end.  The
+view's thread belongs to the connection until it returns, which is why
+gunicorn's ``gthread`` worker (a thread per connection) is the one to use;
+its ``sync`` worker serves one request per process.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ _ROOT = os.path.dirname(os.path.dirname(_HERE))
 if _ROOT not in sys.path:  # pragma: no cover - lets it run from a source checkout
     sys.path.insert(0, _ROOT)
 
-from flask import Flask, request, send_file  # noqa: E402
+from flask import Flask, send_file  # noqa: E402
 
 import gorillaws  # noqa: E402
-from gorillaws.server import HIJACKED  # noqa: E402
+from gorillaws.flask import Sock  # noqa: E402
 
 
 def _load_chat() -> Any:
@@ -59,10 +59,9 @@ def _load_chat() -> Any:
 chat = _load_chat()
 
 app = Flask(__name__)
-upgrader = gorillaws.Upgrader(read_buffer_size=1024, write_buffer_size=1024)
+sock = Sock(app, upgrader=gorillaws.Upgrader(read_buffer_size=1024, write_buffer_size=1024))
 settings = chat.Settings()
-hub = chat.Hub()
-hub.start()
+hub = chat.new_hub(settings)
 
 
 @app.route("/")
@@ -70,32 +69,16 @@ def home() -> Any:
     return send_file(chat.HOME_PAGE, mimetype="text/html")
 
 
-@app.route("/ws", websocket=True)
-def chat_ws() -> Any:
-    try:
-        conn = upgrader.upgrade(request.environ)
-    except gorillaws.HandshakeError as err:
-        return err.response  # a small WSGI app answering the error (400, 403, ...)
+@sock.route("/ws")
+def chat_ws(conn: gorillaws.Conn) -> None:
     chat.Client(hub, conn, settings, name=str(conn.remote_addr())).serve()
-    return HIJACKED
 
 
-@app.route("/echo", websocket=True)
-def echo_ws() -> Any:
-    try:
-        conn = upgrader.upgrade(request.environ)
-    except gorillaws.HandshakeError as err:
-        return err.response
-    with conn:
-        try:
-            while True:
-                mt, data = conn.read_message()
-                conn.write_message(mt, data)
-        except gorillaws.CloseError:
-            pass  # the client said goodbye
-        except (gorillaws.WebSocketError, OSError) as err:
-            app.logger.info("echo: %s", err)
-    return HIJACKED
+@sock.route("/echo")
+def echo_ws(conn: gorillaws.Conn) -> None:
+    while True:  # the client's close (CloseError) ends it: not an error
+        mt, data = conn.read_message()
+        conn.write_message(mt, data)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
