@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 import gorillaws
-from tests.examples_util import Program, python
+from tests.examples_util import Program, free_port, python
 from tests.peers import require_peer
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -180,3 +180,58 @@ def test_two_tabs_chat_through_our_server(browser: CDP) -> None:
         # Stopping the server closes both pages' sockets.
         chat.stop()
         browser.wait_until(alice, "document.body.dataset.state === 'closed'", "alice's socket to close")
+
+
+def state_is(state: str) -> str:
+    return f"document.body.dataset.state === {json.dumps(state)}"
+
+
+def test_limits_in_bytes_close_reported_and_reconnect(browser: CDP) -> None:
+    """Non-ASCII text of the maximum size goes through; a stopped server is reported and rejoined."""
+    port = free_port()
+    argv = python("examples/chat/server.py", "--addr", f"127.0.0.1:{port}")
+    chat = Program(argv)
+    try:
+        url = chat.wait_for(r"open (http://127\.0\.0\.1:\d+/)").group(1)
+        alice = open_tab(browser, url)
+        bob = open_tab(browser, url)
+        assert browser.evaluate(alice, "document.body.dataset.maxBytes") == "512"
+
+        # 256 Cyrillic letters are 512 bytes: exactly the server's limit
+        # (the old page allowed 400 characters, 800 bytes, and died with 1009).
+        biggest = "я" * 256
+        say(browser, alice, biggest)
+        browser.wait_until(bob, log_has(biggest), "bob to see the largest message")
+        browser.wait_until(alice, log_has(biggest), "alice to see her own message")
+
+        # Typing past the limit is cut at a character boundary, in bytes.
+        typed = browser.evaluate(
+            alice,
+            "(() => { const m = document.getElementById('msg'); m.value = 'ab' + 'я'.repeat(300);"
+            " m.dispatchEvent(new Event('input')); return [m.value.length, new TextEncoder().encode(m.value).length,"
+            " document.getElementById('count').textContent]; })()",
+        )
+        assert typed == [257, 512, "512 / 512 bytes"]
+        browser.evaluate(alice, "document.getElementById('msg').value = ''; true")
+        assert browser.evaluate(alice, state_is("open")) and not browser.evaluate(alice, "document.getElementById('msg').disabled")
+
+        # The server stops: both pages say so, with the close code and reason, and disable input.
+        chat.stop()
+        for tab in (alice, bob):
+            browser.wait_until(tab, state_is("closed"), "the page to report the close")
+            browser.wait_until(
+                tab,
+                "document.getElementById('status').textContent.includes('code 1001: going away')",
+                "the close code and reason to be shown",
+            )
+            assert browser.evaluate(tab, "document.getElementById('msg').disabled && document.getElementById('send').disabled")
+
+        # The server comes back on the same port: the pages reconnect by themselves.
+        chat = Program(argv)
+        chat.wait_for(r"open http://")
+        for tab in (alice, bob):
+            browser.wait_until(tab, state_is("open"), "the page to reconnect")
+        say(browser, bob, "back again")
+        browser.wait_until(alice, log_has("back again"), "alice to see bob after the restart")
+    finally:
+        chat.stop()
