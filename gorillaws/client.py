@@ -47,7 +47,7 @@ from urllib.parse import quote, unquote, urlsplit
 from . import deflate
 from .conn import DEFAULT_BUFFER_SIZE, BufferPool, Conn
 from .deadline import remaining
-from .dialing import NetDialContext, check_cancel, dial_error, dial_tcp, head_reader, tls_handshake
+from .dialing import NetDialContext, check_cancel, closed_on_failure, dial_error, dial_tcp, head_reader, tls_handshake
 from .exceptions import DeadlineExceeded, ErrBadHandshake
 from .handshake import Extension, build_request, check_server_response, generate_key, parse_subprotocols
 from .http11 import Headers, HttpParseError, Response, parse_response_head
@@ -232,21 +232,16 @@ class Dialer(HandshakeOptions):
         jar: Optional[http.cookiejar.CookieJar] = None,
         host: str = "",
     ) -> None:
+        super().__init__(
+            handshake_timeout, read_buffer_size, write_buffer_size, write_buffer_pool, subprotocols,
+            enable_compression, compression_mode, compression_level, compression_threshold,
+        )
         self.net_dial = net_dial
         self.net_dial_context = net_dial_context
         self.net_dial_tls = net_dial_tls
         self.proxy = proxy
         self.tls_client_config = tls_client_config
         self.proxy_tls_config = proxy_tls_config
-        self.handshake_timeout = handshake_timeout
-        self.read_buffer_size = read_buffer_size
-        self.write_buffer_size = write_buffer_size
-        self.write_buffer_pool = write_buffer_pool
-        self.subprotocols = subprotocols  # type: ignore[assignment]  # checked and listed on assignment
-        self.enable_compression = enable_compression
-        self.compression_mode = compression_mode
-        self.compression_level = compression_level
-        self.compression_threshold = compression_threshold
         self.jar = jar
         self.host = host
 
@@ -309,7 +304,7 @@ class Dialer(HandshakeOptions):
         request = build_request(target.host_header, target.resource, key, self.subprotocols, offer, headers)
 
         sock = self._connect(target, deadline, cancel)
-        try:
+        with closed_on_failure(sock, f"websocket: handshake timeout dialling {target.url}"):
             io = SocketIO(sock)
             check_cancel(cancel, "sending the handshake request")
             io.sendall(request, deadline)
@@ -338,12 +333,6 @@ class Dialer(HandshakeOptions):
                 ),
                 resp,
             )
-        except socket.timeout as exc:
-            sock.close()
-            raise DeadlineExceeded(f"websocket: handshake timeout dialling {target.url}") from exc
-        except BaseException:
-            sock.close()
-            raise
 
     def _request_headers(self, target: _Target, request_header: Optional[RequestHeader]) -> Headers:
         """The caller's headers plus Authorization from the URL, the jar's cookies and ``host``."""

@@ -21,6 +21,7 @@ every :data:`CANCEL_POLL` seconds while waiting.  Name resolution
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -28,7 +29,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Type
 
 from .deadline import expired, poll_ms
 from .exceptions import DeadlineExceeded, WebSocketError
@@ -40,6 +41,7 @@ __all__ = [
     "DialError",
     "NetDialContext",
     "check_cancel",
+    "closed_on_failure",
     "dial_tcp",
     "dial_error",
     "head_reader",
@@ -103,6 +105,19 @@ def dial_error(err: OSError, what: str) -> DialError:
     out = sub(f"{what}: {reason}", err)
     out.__cause__ = err
     return out
+
+
+@contextlib.contextmanager
+def closed_on_failure(sock: socket.socket, timeout_message: str) -> Iterator[None]:
+    """Close ``sock`` if the block fails; a ``socket.timeout`` becomes DeadlineExceeded(timeout_message)."""
+    try:
+        yield
+    except socket.timeout as exc:
+        sock.close()
+        raise DeadlineExceeded(timeout_message) from exc
+    except BaseException:
+        sock.close()
+        raise
 
 
 def check_cancel(cancel: Optional[threading.Event], what: str) -> None:

@@ -368,6 +368,13 @@ def origin_allowed(origin: Optional[str], host: str, patterns: Sequence[str]) ->
     return False
 
 
+def _add_field(parts: List[str], name: str, value: str) -> None:
+    """Append ``name: value`` CRLF to a head being built, when ``value`` is not empty."""
+    if value:
+        _check_value(value)
+        parts += [name, ": ", value, "\r\n"]
+
+
 _RESPONSE_RESERVED = (
     "Upgrade",
     "Connection",
@@ -399,12 +406,8 @@ def build_response(
         _check_value(accept)
         parts = ["HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  "Sec-WebSocket-Accept: ", accept, "\r\n"]
-        if subprotocol:
-            _check_value(subprotocol)
-            parts += ["Sec-WebSocket-Protocol: ", subprotocol, "\r\n"]
-        if extensions:
-            _check_value(extensions)
-            parts += ["Sec-WebSocket-Extensions: ", extensions, "\r\n"]
+        _add_field(parts, "Sec-WebSocket-Protocol", subprotocol)
+        _add_field(parts, "Sec-WebSocket-Extensions", extensions)
         parts.append("\r\n")
         return "".join(parts).encode("latin-1")
     extra = extra or Headers()
@@ -472,13 +475,8 @@ def build_request(
         parts = ["GET ", target, " HTTP/1.1\r\nHost: ", host,
                  "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ", key,
                  "\r\nSec-WebSocket-Version: 13\r\n"]
-        if subprotocols:
-            offer = ", ".join(subprotocols)
-            _check_value(offer)
-            parts += ["Sec-WebSocket-Protocol: ", offer, "\r\n"]
-        if extensions:
-            _check_value(extensions)
-            parts += ["Sec-WebSocket-Extensions: ", extensions, "\r\n"]
+        _add_field(parts, "Sec-WebSocket-Protocol", ", ".join(subprotocols))
+        _add_field(parts, "Sec-WebSocket-Extensions", extensions)
         parts.append("\r\n")
         return "".join(parts).encode("latin-1")
     extra = (extra or Headers()).copy()

@@ -14,10 +14,13 @@ the first handshake that would use it.  Pure: no I/O.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 from . import deflate
 from .handshake import valid_token
+
+if TYPE_CHECKING:
+    from .conn import BufferPool
 
 __all__ = ["HandshakeOptions"]
 
@@ -100,6 +103,30 @@ class HandshakeOptions:
     compression_mode: Optional[int]
     compression_level: int
     compression_threshold: Optional[int]
+
+    write_buffer_pool: Optional["BufferPool"]
+
+    def __init__(
+        self,
+        handshake_timeout: Optional[float],
+        read_buffer_size: int,
+        write_buffer_size: int,
+        write_buffer_pool: Optional["BufferPool"],
+        subprotocols: Sequence[str],
+        enable_compression: bool,
+        compression_mode: Optional[int],
+        compression_level: int,
+        compression_threshold: Optional[int],
+    ) -> None:
+        self.handshake_timeout = handshake_timeout
+        self.read_buffer_size = read_buffer_size
+        self.write_buffer_size = write_buffer_size
+        self.write_buffer_pool = write_buffer_pool
+        self.subprotocols = subprotocols  # type: ignore[assignment]  # checked and listed on assignment
+        self.enable_compression = enable_compression
+        self.compression_mode = compression_mode
+        self.compression_level = compression_level
+        self.compression_threshold = compression_threshold
 
     def __setattr__(self, name: str, value: Any) -> None:
         check = _CHECKS.get(name)

@@ -31,7 +31,7 @@ from typing import Callable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from .deadline import remaining
-from .dialing import DialCancelled, check_cancel, dial_error, dial_tcp, head_reader, tls_handshake
+from .dialing import DialCancelled, check_cancel, closed_on_failure, dial_error, dial_tcp, head_reader, tls_handshake
 from .exceptions import DeadlineExceeded, ProxyError
 from .http11 import HttpParseError, parse_response_head
 from .transport import HeadEOF, SocketIO, default_tls_context, read_http_head
@@ -426,18 +426,12 @@ def connect_via_proxy(
     except OSError as exc:
         # Say that the proxy is what could not be reached, not the target.
         raise dial_error(exc, f"{where}: dial tcp {addr}") from None
-    try:
+    with closed_on_failure(sock, f"websocket: timeout while talking to the {where}"):
         if scheme == "https":
             ctx = proxy_tls_context if proxy_tls_context is not None else default_tls_context()
             sock = tls_handshake(sock, ctx, phost, deadline, cancel, where)
         _http_connect(SocketIO(sock), where, target_host, target_port, user, password, deadline, cancel)
-        return sock
-    except socket.timeout as exc:
-        sock.close()
-        raise DeadlineExceeded(f"websocket: timeout while talking to the {where}") from exc
-    except BaseException:
-        sock.close()
-        raise
+    return sock
 
 
 def _redacted(scheme: str, host: str, port: int) -> str:

@@ -74,18 +74,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import (
-    Any,
-    Callable,
-    Dict,
-    Iterable,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-)
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
 from . import deflate
@@ -679,7 +668,7 @@ def _upgrade(
         key = check_client_request(req.as_request())
         if not req.headers.get_all("Host"):
             raise HandshakeError("websocket: missing 'Host' header", 400)
-        if not _origin_ok(u, req):
+        if not (u.check_origin(req) if u.check_origin is not None else u.default_check_origin(req)):
             raise HandshakeError("websocket: request origin not allowed by Upgrader.check_origin", 403)
         protocol = access_ok(req) if access_ok is not None else None
         extra = Headers(response_header)  # a copy; Go-shaped mappings of lists too
@@ -710,16 +699,6 @@ def _upgrade(
         initial_data=initial,
         compression=codec,
     )
-
-
-def _origin_ok(u: "Upgrader", req: UpgradeRequest) -> bool:
-    if u.check_origin is not None:
-        return bool(u.check_origin(req))
-    if u.insecure_skip_verify:
-        return True
-    if u.origin_patterns:
-        return origin_allowed(req.origin, req.host, u.origin_patterns)
-    return check_same_origin(req.origin, req.host)
 
 
 def _negotiate_compression(u: "Upgrader", req: UpgradeRequest) -> Tuple[str, Optional[deflate.PerMessageDeflate]]:
@@ -815,19 +794,28 @@ class Upgrader(HandshakeOptions):
         origin_patterns: Sequence[str] = (),
         insecure_skip_verify: bool = False,
     ) -> None:
-        self.handshake_timeout = handshake_timeout
-        self.read_buffer_size = read_buffer_size
-        self.write_buffer_size = write_buffer_size
-        self.write_buffer_pool = write_buffer_pool
-        self.subprotocols = subprotocols  # type: ignore[assignment]  # checked and listed on assignment
+        super().__init__(
+            handshake_timeout, read_buffer_size, write_buffer_size, write_buffer_pool, subprotocols,
+            enable_compression, compression_mode, compression_level, compression_threshold,
+        )
         self.error = error
         self.check_origin = check_origin
-        self.enable_compression = enable_compression
-        self.compression_mode = compression_mode
-        self.compression_level = compression_level
-        self.compression_threshold = compression_threshold
         self.origin_patterns = list(origin_patterns)
         self.insecure_skip_verify = insecure_skip_verify
+
+    def default_check_origin(self, request: UpgradeRequest) -> bool:
+        """The origin check used when :attr:`check_origin` is None.
+
+        True with ``insecure_skip_verify``; else when the Origin matches
+        ``origin_patterns`` or the Host (gorilla's same-origin rule), or
+        there is no Origin header.  A custom ``check_origin`` may call it to
+        extend the default rather than replace it.
+        """
+        if self.insecure_skip_verify:
+            return True
+        if self.origin_patterns:
+            return origin_allowed(request.origin, request.host, self.origin_patterns)
+        return check_same_origin(request.origin, request.host)
 
     def upgrade(self, request: Any, response_header: HeaderInput = None) -> Conn:
         """Complete the opening handshake and return the server-side :class:`Conn`.
