@@ -79,14 +79,7 @@ class Settings:
 
 def new_hub(settings: Settings, redis_url: Optional[str] = None) -> gorillaws.hub.Hub:
     """The room: in this process only, or shared through Redis."""
-    return Hub(redis_url=redis_url, queue_size=settings.send_queue_size, write_timeout=settings.write_wait)
-
-
-class Hub(gorillaws.hub.Hub):
-    """:class:`gorillaws.hub.Hub`; ``start()`` remains for code written against this example's old hub."""
-
-    def start(self) -> None:
-        """Nothing to do: a gorillaws hub runs from its creation."""
+    return gorillaws.hub.Hub(redis_url=redis_url, queue_size=settings.send_queue_size, write_timeout=settings.write_wait)
 
 
 class Client:
