@@ -114,6 +114,7 @@ if _typing.TYPE_CHECKING:  # pragma: no cover
     from .deflate import COMPRESSION_NO_CONTEXT_TAKEOVER as COMPRESSION_NO_CONTEXT_TAKEOVER
     from .http11 import Headers as Headers
     from .http11 import Response as Response
+    from .hub import Hub as Hub
     from .proxy import proxy_from_environment as proxy_from_environment
     from .server import HIJACKED as HIJACKED
     from .server import Handler as Handler
