@@ -274,6 +274,7 @@ class Conn:
         self._read_deadline: Optional[float] = None
         self._read_deadline_past = False  # it was already past when set
         self._read_limit = DEFAULT_READ_LIMIT
+        self._msg_limit = DEFAULT_READ_LIMIT  # the limit of the message being read
         self._max_fragments = DEFAULT_MAX_FRAGMENTS
         self._msg_frames = 0  # frames of the message being read
         self._read_err: Optional[BaseException] = None
@@ -620,10 +621,11 @@ class Conn:
         self._read_failed(err)
         return err
 
-    def _next_data_frame(self) -> int:
+    def _next_data_frame(self, limit: Optional[int] = None) -> int:
         """Read frames until the header of a data frame; return its opcode.
 
-        Control frames met on the way are handled (handlers run here).
+        Control frames met on the way are handled (handlers run here).  A
+        new message takes ``limit`` as its size limit (None: the read limit).
         """
         while True:
             hdr = parse_header(self._rbuf, self._rpos, self._rend)
@@ -658,12 +660,13 @@ class Conn:
                 self._msg_type = opcode
                 self._msg_frames = 1
                 self._msg_size = 0
+                self._msg_limit = self._read_limit if limit is None else limit
                 self._msg_compressed = bool(hdr.rsv)
                 self._msg_utf8 = Utf8Validator() if opcode == TEXT_MESSAGE else None
                 if self._msg_compressed:
                     self._compression.start_decompress()
-            limit = self._read_limit
-            if limit > 0 and not self._msg_compressed and self._msg_size + hdr.length > limit:
+            cap = self._msg_limit
+            if cap > 0 and not self._msg_compressed and self._msg_size + hdr.length > cap:
                 raise ErrReadLimit()
             self._frame_remaining = hdr.length
             self._frame_mask = hdr.mask
@@ -800,7 +803,7 @@ class Conn:
             raise ProtocolError("websocket: expected a continuation frame")
 
     def _decompress(self, data: bytes, final: bool) -> bytes:
-        limit = self._read_limit
+        limit = self._msg_limit
         left = limit - self._msg_size if limit > 0 else -1
         codec = self._compression
         out: bytes = codec.decompress(data, left) if data else b""
@@ -810,8 +813,8 @@ class Conn:
         self._msg_size += len(out)
         return out
 
-    def _start_message(self) -> int:
-        """Skip the rest of any unfinished message, then read up to the next one."""
+    def _start_message(self, limit: Optional[int] = None) -> int:
+        """Skip the rest of any unfinished message, then read up to the next one (``limit``: its size limit)."""
         if self._reader is not None:
             self._reader._conn = None
             self._reader = None
@@ -820,7 +823,7 @@ class Conn:
             return self._msg_type
         while self._msg_type:
             self._read_chunk(-1)
-        return self._next_data_frame()
+        return self._next_data_frame(limit)
 
     # ------------------------------------------------------------------
     # Reading: public API
@@ -866,11 +869,15 @@ class Conn:
 
         Thread-safety: one reader at a time; a concurrent call waits.
         """
+        return self._read_message(None)
+
+    def _read_message(self, limit: Optional[int]) -> Tuple[int, bytes]:
+        """:meth:`read_message` with ``limit`` for the message (None: the read limit)."""
         with self._read_lock:
             self._reading_thread = threading.current_thread()
             self._check_readable()
             try:
-                mt = self._start_message()
+                mt = self._start_message(limit)
                 partial = self._msg_partial
                 if (
                     partial is None
@@ -939,13 +946,10 @@ class Conn:
         return len(data)
 
     def _receive_typed(self, want: int, max_length: int) -> Tuple[int, bytes]:
-        saved = self._read_limit
-        if max_length >= 0 and (saved <= 0 or max_length < saved):
-            self._read_limit = max_length
-        try:
-            mt, data = self.read_message()
-        finally:
-            self._read_limit = saved
+        limit = self._read_limit
+        if max_length >= 0 and (limit <= 0 or max_length < limit):
+            limit = max_length
+        mt, data = self._read_message(limit)
         err: Optional[ProtocolError] = None
         if mt != want:
             kind = "text" if want == TEXT_MESSAGE else "binary"

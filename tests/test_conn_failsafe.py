@@ -514,3 +514,19 @@ def test_close_after_a_broken_write_does_not_wait_for_the_peer(raw_peer: RawFact
     conn.close()
     assert time.monotonic() - start < 2.0  # not close_timeout: no close frame could go out
     assert conn.closed
+
+
+def test_receive_text_limit_does_not_touch_the_read_limit(raw_peer: RawFactory) -> None:
+    conn, peer = raw_peer(server=True)
+    conn.set_read_limit(1000)
+    seen = []
+    conn.set_ping_handler(lambda d: seen.append(conn.read_limit()))
+    peer.send_frame(PING_MESSAGE, b"p")
+    peer.send_frame(TEXT_MESSAGE, b"short")
+    assert conn.receive_text(max_length=5) == "short"
+    assert seen == [1000] and conn.read_limit() == 1000
+    peer.send_frame(TEXT_MESSAGE, b"x" * 900)
+    assert conn.read_message() == (TEXT_MESSAGE, b"x" * 900)
+    peer.send_frame(TEXT_MESSAGE, b"too long")
+    with pytest.raises(ErrReadLimit):
+        conn.receive_text(max_length=5)
