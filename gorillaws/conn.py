@@ -49,7 +49,7 @@ from typing import (
 
 from . import frames
 from .deadline import check as check_deadline
-from .deadline import expired, remaining
+from .deadline import MAX_WAIT, expired, remaining
 from .exceptions import (
     CloseError,
     ConnectionClosedError,
@@ -129,6 +129,25 @@ def _deadline_text(direction: str, past_when_set: bool, detail: str = "") -> str
             " time.monotonic() timestamps, not durations; use time.monotonic() + seconds)"
         )
     return msg
+
+
+def _wait_event(ev: threading.Event, deadline: Optional[float]) -> bool:
+    """``ev.wait()`` until a monotonic ``deadline`` (None: no limit); False when it passed.
+
+    Waits in steps :func:`gorillaws.deadline.remaining` clamps, so no deadline
+    is too far ahead for the lock underneath.
+    """
+    while not ev.wait(remaining(deadline)):
+        if expired(deadline):
+            return False
+    return True
+
+
+def _peer_name(sock: socket.socket) -> Any:
+    try:
+        return sock.getpeername()
+    except OSError:  # the peer is gone already
+        return None
 
 
 def _byte_payload(data: Any) -> Buffer:
@@ -252,6 +271,8 @@ class Conn:
     ) -> None:
         self._sock = sock
         self._io = SocketIO(sock)
+        # Kept, as Go's net.Conn does: asking a closed socket would raise.
+        self._addrs: Tuple[Any, Any] = (sock.getsockname(), _peer_name(sock))
         self.is_server = is_server
         self._subprotocol = subprotocol
         self.close_timeout = close_timeout
@@ -344,12 +365,15 @@ class Conn:
         return self._sock
 
     def local_addr(self) -> Any:
-        """The local address of the socket (``socket.getsockname()``)."""
-        return self._sock.getsockname()
+        """The local address of the socket (``socket.getsockname()``), also after it closed."""
+        return self._addrs[0]
 
     def remote_addr(self) -> Any:
-        """The peer's address (``socket.getpeername()``)."""
-        return self._sock.getpeername()
+        """The peer's address (``socket.getpeername()``), also after the socket closed.
+
+        None if the peer was already gone when the connection was made.
+        """
+        return self._addrs[1]
 
     @property
     def compression(self) -> Any:
@@ -394,11 +418,8 @@ class Conn:
 
     def __repr__(self) -> str:
         role = "server" if self.is_server else "client"
-        try:
-            peer = self._sock.getpeername()
-        except OSError:
-            peer = "closed"
-        return f"<gorillaws.Conn {role} peer={peer!r}>"
+        state = "" if self._state is ConnState.OPEN else f" {self._state.value}"
+        return f"<gorillaws.Conn {role} peer={self._addrs[1]!r}{state}>"
 
     # ------------------------------------------------------------------
     # Deadlines and limits
@@ -1314,7 +1335,7 @@ class Conn:
         if self._state is ConnState.CLOSED:
             return
         self._stop_keepalive()
-        end = time.monotonic() + self.close_timeout
+        end = time.monotonic() + min(self.close_timeout, MAX_WAIT)
         try:
             self.write_control(CLOSE_MESSAGE, format_close_message(code, reason), end)
         except (ErrCloseSent, DeadlineExceeded, OSError):
@@ -1328,7 +1349,7 @@ class Conn:
                 # Another thread reads this connection: it must see every
                 # message the peer sent before its close frame, so this call
                 # only waits for that thread to meet the close frame.
-                self._read_done_event().wait(max(0.0, end - time.monotonic()))
+                _wait_event(self._read_done_event(), end)
             else:
                 try:
                     self._drain_until_close(end)
@@ -1413,9 +1434,11 @@ class Conn:
         ev = threading.Event()
         self._awaited_pongs[payload] = ev
         start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
         try:
-            self.write_control(PING_MESSAGE, payload, None if timeout is None else start + timeout)
-            if not ev.wait(timeout):
+            # (The send gets at most MAX_WAIT: a huge timeout is not a wall-clock time.)
+            self.write_control(PING_MESSAGE, payload, None if timeout is None else start + min(timeout, MAX_WAIT))
+            if not _wait_event(ev, deadline):
                 raise DeadlineExceeded("websocket: no pong before the timeout", fatal=False)
         finally:
             self._awaited_pongs.pop(payload, None)
@@ -1454,10 +1477,15 @@ class Conn:
         thread, so the application must keep reading.  On time-out the
         connection is closed with 1011 "keepalive ping timeout", and the
         reader's next read raises :class:`CloseError` (1006) with that text.
-        ``timeout`` defaults to ``interval``.
+        ``timeout`` defaults to ``interval``.  Raises ValueError unless both
+        are positive numbers of seconds.
         """
+        timeout = interval if timeout is None else timeout
+        for name, value in (("interval", interval), ("timeout", timeout)):
+            if not 0 < value < float("inf"):
+                raise ValueError(f"websocket: keepalive {name} must be a positive number of seconds, not {value!r}")
         self._stop_keepalive()
-        self._keepalive = _Keepalive(self, interval, interval if timeout is None else timeout)
+        self._keepalive = _Keepalive(self, interval, timeout)
 
     def _stop_keepalive(self) -> None:
         ka = self._keepalive
@@ -1852,15 +1880,15 @@ class _Keepalive:
 
     def _run(self) -> None:
         conn = self._conn
-        while not self._stop.wait(self._interval):
+        while not _wait_event(self._stop, time.monotonic() + self._interval):
             self._pong.clear()
             if self._stop.is_set():  # stop() ran between the wait and the clear
                 return
             try:
-                conn.write_control(PING_MESSAGE, b"", time.monotonic() + self._timeout)
+                conn.write_control(PING_MESSAGE, b"", time.monotonic() + min(self._timeout, MAX_WAIT))
             except (WebSocketError, OSError):
                 return
-            if self._pong.wait(self._timeout) or self._stop.is_set():
+            if _wait_event(self._pong, time.monotonic() + self._timeout) or self._stop.is_set():
                 continue
             conn._abort_reason = "keepalive ping timeout"
             try:

@@ -530,3 +530,41 @@ def test_receive_text_limit_does_not_touch_the_read_limit(raw_peer: RawFactory) 
     peer.send_frame(TEXT_MESSAGE, b"too long")
     with pytest.raises(ErrReadLimit):
         conn.receive_text(max_length=5)
+
+
+def test_addresses_survive_the_socket(conn_pair: Tuple[Conn, Conn], transport: str) -> None:
+    server, client = conn_pair
+    before = (server.local_addr(), server.remote_addr())
+    server.close_now()
+    assert (server.local_addr(), server.remote_addr()) == before
+    if transport == "tcp":
+        assert before[1] == client.local_addr()
+    assert "closed" in repr(server)
+
+
+def test_huge_durations_do_not_overflow_waits(conn_pair: Tuple[Conn, Conn]) -> None:
+    server, client = conn_pair
+    reader = run_in_thread(lambda: [client.read_message() for _ in range(1)])
+    pinger = run_in_thread(lambda: server.ping(timeout=1e12))  # far beyond any lock wait's range
+    time.sleep(SHORT)
+    server.write_message(TEXT_MESSAGE, b"wake")
+    reader.join()
+    # The client's read answered the ping; another read sees the pong.
+    got = run_in_thread(server.read_message)
+    assert pinger.join() >= 0
+    server.close_timeout = 1e12
+    client.close_timeout = 0.5
+    closer = run_in_thread(server.close)
+    with pytest.raises(CloseError):
+        client.read_message()
+    client.close_now()
+    closer.join()
+    with pytest.raises(CloseError):
+        got.join()
+
+
+def test_keepalive_rejects_non_positive_durations(conn_pair: Tuple[Conn, Conn]) -> None:
+    server, _ = conn_pair
+    for bad in ((0.0, None), (-1.0, None), (1.0, 0.0), (float("nan"), None), (float("inf"), None)):
+        with pytest.raises(ValueError):
+            server.start_keepalive(*bad)
