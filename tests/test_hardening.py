@@ -352,12 +352,53 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     return make_test_pki(str(tmp_path_factory.mktemp("pki")))
 
 
-@pytest.mark.parametrize("kind", HOSTS)
+@contextmanager
+def stdlib_tls_host(ssl_context: ssl.SSLContext) -> Iterator[Tuple[str, int]]:
+    """docs/proxies-and-tls.md's third setup: the standard library's server, both lines."""
+    import http.server
+
+    upgrader = Upgrader(handshake_timeout=TIMEOUT)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        timeout = HEAD_TIMEOUT  # the second line the docs ask for
+
+        def do_GET(self) -> None:
+            try:
+                conn = upgrader.upgrade(self)
+            except HandshakeError:
+                return
+            with conn:
+                try:
+                    echo(conn)
+                except Exception:
+                    pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def log_error(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    httpd.socket = ssl_context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield httpd.server_address[:2]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        t.join(TIMEOUT)
+
+
+@pytest.mark.parametrize("kind", HOSTS + ("stdlib",))
 def test_silent_tls_clients_do_not_stall_others(pki: TestPKI, kind: str) -> None:
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(pki.server_cert, pki.server_key)
     dialer = Dialer(handshake_timeout=TIMEOUT, tls_client_config=ssl.create_default_context(cafile=pki.ca_cert))
-    with host(kind, ssl_context=server_ctx) as addr:
+    served = stdlib_tls_host(server_ctx) if kind == "stdlib" else host(kind, ssl_context=server_ctx)
+    with served as addr:
         silent = [socket.create_connection(addr, timeout=TIMEOUT) for _ in range(10)]
         try:
             start = time.monotonic()
