@@ -78,9 +78,13 @@ from .prepared import PreparedMessage
 
 __all__ = ["main", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
+#: Exit code: success.
 EXIT_OK = 0
+#: Exit code: a connection, handshake or TLS error, an abnormal close, lost pongs.
 EXIT_ERROR = 1
+#: Exit code: a usage error (retrying will not help).
 EXIT_USAGE = 2
+#: Exit code: interrupted with Ctrl-C (128 + SIGINT); ``serve`` stopped by SIGTERM exits 143.
 EXIT_INTERRUPTED = 130
 
 _COMPRESSION_CHOICES = ("off", "no-context-takeover", "context-takeover")
@@ -206,14 +210,17 @@ def _dial(args: argparse.Namespace) -> Conn:
         raise _DialFailed(text) from None
     except DeadlineExceeded:
         raise _DialFailed(f"timed out after {args.timeout:g}s connecting to {url}") from None
-    except ConnectionRefusedError:
-        raise _DialFailed(f"connection refused: nothing is listening at {url}") from None
-    except ConnectionResetError:
-        raise _DialFailed(f"the server at {url} reset the connection" + _plain_to_tls_hint(url)) from None
     except socket.gaierror as exc:
         raise _DialFailed(f"cannot resolve the host of {url}: {exc.strerror or exc}") from None
     except (OSError, WebSocketError) as exc:
-        raise _DialFailed(f"cannot connect to {url}: {_strip(str(exc))}") from None
+        # The dialer's messages say what it was doing (and through which
+        # proxy); only a plain refusal gets a shorter sentence.
+        text = _strip(str(exc))
+        if isinstance(exc, ConnectionRefusedError) and not text.startswith("proxy"):
+            raise _DialFailed(f"connection refused: nothing is listening at {url}") from None
+        if isinstance(exc, ConnectionResetError) and "wss://" not in text:
+            text += _plain_to_tls_hint(url)
+        raise _DialFailed(text if url in text else f"cannot connect to {url}: {text}") from None
     return conn
 
 

@@ -30,7 +30,10 @@ import pytest
 import gorillaws
 from gorillaws import mask
 from tests.peers import peer_missing
-from tests.test_cli import ROOT, TIMEOUT, CliServer, InProcServer, _env, echo, run_cli
+from tests.test_cli import ROOT, TIMEOUT, CliServer, InProcServer, _closed_port, _env, echo, run_cli
+
+# slow: every test runs the CLI in a subprocess or a pseudo-terminal; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
 
 
 def _no_traceback(stderr: bytes) -> None:
@@ -318,6 +321,14 @@ def test_socks_proxy_without_pysocks(tmp_path: Any) -> None:
     assert "PySocks" in _one_message_line(r.stderr)
 
 
+def test_a_refused_proxy_is_named_not_the_server() -> None:
+    with CliServer("-q") as srv:
+        r = run_cli("connect", "--proxy", f"http://127.0.0.1:{_closed_port()}", srv.url)
+    assert r.returncode == 1
+    line = _one_message_line(r.stderr)
+    assert "proxy http://127.0.0.1:" in line and "nothing is listening" not in line
+
+
 # ---------------------------------------------------------------------------
 # TLS: the hint that fits the mistake
 # ---------------------------------------------------------------------------
@@ -349,7 +360,7 @@ def test_ws_to_a_tls_server_suggests_wss(pki: Any) -> None:
     with _tls_server(pki) as srv:
         r = run_cli("connect", f"ws://127.0.0.1:{srv.port}/")
     assert r.returncode == 1
-    assert f"wss://127.0.0.1:{srv.port}/" in _one_message_line(r.stderr)
+    assert "did you mean wss://" in _one_message_line(r.stderr)
 
 
 def test_unverified_certificate_suggests_cacert_and_k(pki: Any) -> None:
