@@ -25,6 +25,9 @@ import gorillaws
 from tests.examples_util import Program, free_port, python
 from tests.peers import require_peer
 
+# slow: drives headless Chromium; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 STEP_TIMEOUT = 20.0
 

@@ -24,6 +24,9 @@ import pytest
 import gorillaws
 from gorillaws.server import Upgrader
 
+# slow: every test drives the CLI in subprocesses; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 20.0
 

@@ -719,6 +719,7 @@ def test_conn_rsv1_without_negotiation(raw_peer: Callable[..., Tuple[Conn, RawPe
     assert code == 1002
 
 
+@pytest.mark.slow  # about 5 s per case
 @pytest.mark.parametrize("mode_name", sorted(MODES))
 @pytest.mark.parametrize("bits", [None, 9])
 def test_conn_pair_random_fragmented_round_trips(mode_name: str, bits: Optional[int]) -> None:

@@ -26,6 +26,9 @@ import pytest
 
 from tests.examples_util import ROOT, Program, child_env, free_port, python, wait_port
 
+# slow: every snippet runs in a subprocess, some beside a server; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 DOCS_DIR = os.path.join(ROOT, "docs")
 SNIPPET_TIMEOUT = 30.0
 

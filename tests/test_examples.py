@@ -20,6 +20,9 @@ import pytest
 import gorillaws
 from tests.examples_util import ROOT, Program, child_env, free_port, python, wait_port
 
+# slow: every example runs as a subprocess; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = os.path.join(ROOT, "examples")
 READ_WAIT = 10.0
 

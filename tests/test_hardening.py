@@ -31,6 +31,9 @@ from gorillaws.frames import TEXT_MESSAGE  # noqa: E402
 from gorillaws.httpserver import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 from gorillaws.serving import Server  # noqa: E402
 
+# slow: hundreds of stalled connections, descriptor exhaustion; 1-3 s a test; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 TIMEOUT = 10.0
 HEAD_TIMEOUT = 1.5  # the hosts' head/handshake timeout in these tests
 STALLED = 300

@@ -87,6 +87,9 @@ import pytest  # noqa: E402
 from tests.examples_util import Program, python  # noqa: E402
 from tests.redis_server import RedisServer, redis_server  # noqa: E402,F401
 
+# slow: a redis-server and server processes per test; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 CHANNEL = "gorillaws:hub:t"
 
 

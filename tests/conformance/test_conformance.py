@@ -38,7 +38,9 @@ def _params() -> List[Any]:
     out: List[Any] = []
 
     def add(case: Case, direction: str, setup: str) -> None:
-        marks = []
+        # The handshake setup repeats the raw cases through Upgrader/Dialer (about
+        # 10 s): the quick loop (pytest -m "not slow") leaves it out.
+        marks = [pytest.mark.slow] if setup == "handshake" else []
         if case.id in KNOWN:
             if setup != "raw":
                 return  # a known miss is shown once per direction

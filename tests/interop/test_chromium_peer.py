@@ -33,7 +33,7 @@ from .procs import PeerProcess
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "chromium_page.html")
 
-pytestmark = [pytest.mark.timeout(90), pytest.mark.peer]
+pytestmark = [pytest.mark.timeout(90), pytest.mark.peer, pytest.mark.slow]  # slow: drives headless Chromium
 
 
 def _chromium() -> str:

@@ -26,7 +26,7 @@ from .procs import PeerProcess
 GO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers", "go")
 GOPATH = "/usr/share/gocode"
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.peer]
+pytestmark = [pytest.mark.timeout(120), pytest.mark.peer, pytest.mark.slow]  # slow: builds and runs Go programs
 
 COMBOS = [("off", False), ("no-context", True), ("context", True)]
 
