@@ -20,7 +20,13 @@ frames over it, with gorilla/websocket's semantics:
   the connection stays usable; one that passes mid-frame, and any write
   deadline, are fatal for that direction, as in gorilla.
 * **Errors are sticky**: after a read error, every later read raises the same
-  error; the same for writes.
+  error; the same for writes.  Every failure is a :class:`WebSocketError`
+  (socket errors arrive as :class:`ConnectionClosedError`, also an
+  ``OSError``).  An exception that interrupts a write mid-frame ends writing
+  for good, so the peer never reads a corrupt stream.
+* **One lifecycle**: :attr:`Conn.state` (:class:`ConnState`) goes OPEN ->
+  CLOSING -> CLOSED, and :attr:`Conn.close_initiator` says who sent the first
+  close frame.  ``docs/errors.md`` lists every exception.
 
 The frame format itself (headers, masking, close payloads, UTF-8) lives in the
 pure modules :mod:`gorillaws.frames`, :mod:`gorillaws.mask` and
