@@ -31,7 +31,7 @@ from typing import Callable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from .deadline import remaining
-from .dialing import DialCancelled, check_cancel, closed_on_failure, dial_error, dial_tcp, head_reader, tls_handshake
+from .dialing import DialCancelled, DialError, check_cancel, closed_on_failure, dial_error, dial_tcp, head_reader, tls_handshake
 from .exceptions import DeadlineExceeded, ProxyError
 from .http11 import HttpParseError, parse_response_head
 from .transport import HeadEOF, SocketIO, default_tls_context, read_http_head
@@ -424,8 +424,9 @@ def connect_via_proxy(
     except (DeadlineExceeded, DialCancelled, socket.timeout):
         raise
     except OSError as exc:
-        # Say that the proxy is what could not be reached, not the target.
-        raise dial_error(exc, f"{where}: dial tcp {addr}") from None
+        # Say that the proxy is what could not be reached, not the target
+        # (dial_tcp's errors already name the address; a custom net_dial's may not).
+        raise dial_error(exc, where if isinstance(exc, DialError) else f"{where}: dial tcp {addr}") from None
     with closed_on_failure(sock, f"websocket: timeout while talking to the {where}"):
         if scheme == "https":
             ctx = proxy_tls_context if proxy_tls_context is not None else default_tls_context()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 import pytest
 
 from gorillaws.http11 import (
@@ -13,12 +15,14 @@ from gorillaws.http11 import (
     Request,
     Response,
     find_head_end,
+    not_http_reason,
     parse_request_head,
     parse_response_head,
     parse_version,
     serialize_request,
     serialize_response,
 )
+from gorillaws.transport import HeadEOF, read_http_head
 
 GOOD_REQUEST = (
     b"GET /chat?x=1 HTTP/1.1\r\n"
@@ -316,3 +320,86 @@ def test_copy_copy_does_not_share_state() -> None:
     clone.add("B", "3")
     assert original.get("a") == "1" and "B" not in original
     assert clone.get_all("a") == ["2"] and clone["b"] == "3"
+
+
+# ---------------------------------------------------------------------------
+# The one head reader and its "this is not HTTP" fast failure
+# ---------------------------------------------------------------------------
+def chunks_recv(chunks: Iterable[bytes]) -> Callable[[memoryview], int]:
+    """A recv(view) that hands out ``chunks`` one per call, then EOF."""
+    it = iter(chunks)
+
+    def recv(view: memoryview) -> int:
+        data = next(it, b"")
+        view[: len(data)] = data
+        return len(data)
+
+    return recv
+
+
+@pytest.mark.parametrize(
+    "data, response, why",
+    [
+        (b"\x16\x03\x01\x02\x00", False, "a TLS record"),
+        (b"\x15\x03\x03\x00\x02", True, "a TLS record"),
+        (b"SSH-2.0-OpenSSH\r\n", True, "an SSH banner"),
+        (b"\x00\x01", False, "binary data"),
+        (b"<html>", True, "text that is not HTTP"),
+        (b"GET / HTTP/1.1\nHost: x\n", False, "a bare LF line end (CRLF required)"),
+        (b"hello world\r\n", False, "a first line that is not HTTP"),
+        (b"HTTP/1.1 OK\r\n", True, "a first line that is not HTTP"),
+    ],
+)
+def test_not_http_reason(data: bytes, response: bool, why: str) -> None:
+    reason = not_http_reason(data, response)
+    assert reason is not None and reason.startswith(why)
+
+
+@pytest.mark.parametrize(
+    "data, response",
+    [
+        (b"", True),
+        (b"H", True),
+        (b"HTTP/1.", True),
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n", True),
+        (b"HTTP/1.1 200\r\n", True),
+        (b"G", False),
+        (b"GET /chat?x=1 HTTP/1.1\r\nHost: x\r\n", False),
+    ],
+)
+def test_http_prefixes_pass(data: bytes, response: bool) -> None:
+    assert not_http_reason(data, response) is None
+
+
+def test_read_http_head_across_chunks() -> None:
+    head, rest = read_http_head(chunks_recv([b"HTTP/1.1 101 OK\r", b"\nA: b\r\n", b"\r", b"\nframes"]), response=True)
+    assert head == b"HTTP/1.1 101 OK\r\nA: b\r\n\r\n" and rest == b"frames"
+
+
+def test_read_http_head_fails_on_a_later_bare_lf() -> None:
+    recv = chunks_recv([b"GET / HTTP/1.1\r\n", b"Host: x\n", b"\n"])
+    with pytest.raises(HttpParseError, match="bare LF"):
+        read_http_head(recv, response=False)
+
+
+def test_read_http_head_not_http_and_limits() -> None:
+    with pytest.raises(HttpParseError) as ei:
+        read_http_head(chunks_recv([b"\x16\x03\x01\x00\xa5"]), response=False)
+    assert ei.value.status == 400 and ei.value.not_http == "a TLS record"
+    big = [b"GET / HTTP/1.1\r\n"] + [b"X: " + b"a" * 4000 + b"\r\n"] * 5
+    with pytest.raises(HttpParseError) as ei:
+        read_http_head(chunks_recv(big), response=False)
+    assert ei.value.status == 431
+    with pytest.raises(HeadEOF) as eof:
+        read_http_head(chunks_recv([]), response=True)
+    assert eof.value.received == 0
+    with pytest.raises(HeadEOF) as eof:
+        read_http_head(chunks_recv([b"HTTP/1.1 101 OK\r\n"]), response=True)
+    assert eof.value.received == 17
+
+
+def test_headers_from_go_shaped_mapping() -> None:
+    h = Headers({"Set-Cookie": ["a=1", "b=2"], "X": "y"})
+    assert h.get_all("set-cookie") == ["a=1", "b=2"] and h["X"] == "y"
+    with pytest.raises(ValueError):
+        Headers({"X": ["ok", "bad\r\nInjected: 1"]})

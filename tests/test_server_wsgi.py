@@ -7,6 +7,7 @@ The peer is the ``websockets`` package's sync client.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -211,15 +212,19 @@ def plain_get(port: int) -> bytes:
         return s.recv(4096)
 
 
-@pytest.fixture(params=["sync", "gthread"])
-def gunicorn(request: Any) -> Iterator[Tuple[str, int, int]]:
+@contextlib.contextmanager
+def gunicorn_process(kind: str, threads: int = 4) -> Iterator[Tuple[int, "subprocess.Popen[bytes]"]]:
+    """gunicorn serving tests/apps/wsgi_echo.py with one ``kind`` worker; yields (port, process).
+
+    Note that gunicorn runs a ``sync`` worker as ``gthread`` when ``threads``
+    is more than 1.  Its output (stdout and stderr) stays unread in ``process.stdout`` until it ends.
+    """
     pytest.importorskip("gunicorn")
-    kind = str(request.param)
     port = free_port()
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [
         sys.executable, "-m", "gunicorn",
-        "--workers", "1", "--worker-class", kind, "--threads", "4",
+        "--workers", "1", "--worker-class", kind, "--threads", str(threads),
         "--bind", f"127.0.0.1:{port}", "--chdir", APPS,
         "--graceful-timeout", "1", "--log-level", "warning",
         "wsgi_echo:app",
@@ -239,7 +244,7 @@ def gunicorn(request: Any) -> Iterator[Tuple[str, int, int]]:
             if time.monotonic() > deadline:
                 pytest.fail("gunicorn did not become ready")
             time.sleep(0.1)
-        yield kind, port, proc.pid
+        yield port, proc
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
@@ -250,6 +255,44 @@ def gunicorn(request: Any) -> Iterator[Tuple[str, int, int]]:
                 proc.wait(5)
         if proc.stdout:
             proc.stdout.close()
+
+
+@pytest.fixture(params=["sync", "gthread"])
+def gunicorn(request: Any) -> Iterator[Tuple[str, int, int]]:
+    kind = str(request.param)
+    with gunicorn_process(kind) as (port, proc):
+        yield kind, port, proc.pid
+
+
+@pytest.mark.parametrize("kind", ["sync", "gthread"])
+def test_gunicorn_sync_worker_warns_once(kind: str) -> None:
+    # Under the sync worker each WebSocket holds the worker process; the
+    # library says so once, naming the fix.  gthread gets no warning.
+    with gunicorn_process(kind, threads=1 if kind == "sync" else 4) as (port, proc):
+        for _ in range(2):
+            with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
+                ws.recv(timeout=TIMEOUT)  # the app's greeting
+        os.kill(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    text = out.decode(errors="replace")
+    assert text.count("-k gthread") == (1 if kind == "sync" else 0), text
+
+
+def test_sync_worker_warning_from_environ(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from gorillaws import HandshakeError, server
+    from gorillaws.server import Upgrader
+
+    monkeypatch.setattr(server, "_sync_worker_warned", False)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/ws", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "x"}
+    with caplog.at_level("WARNING", logger="gorillaws.server"):
+        for multithread in (True, False, False):
+            env = dict(environ, SERVER_SOFTWARE="gunicorn/22.0.0", **{"wsgi.multithread": multithread})
+            with pytest.raises(HandshakeError):  # not an upgrade request; only the warning matters here
+                Upgrader().upgrade(env)
+        with pytest.raises(HandshakeError):
+            Upgrader().upgrade(dict(environ, SERVER_SOFTWARE="Werkzeug/3.0", **{"wsgi.multithread": False}))
+    warnings = [r.getMessage() for r in caplog.records if "gthread" in r.getMessage()]
+    assert len(warnings) == 1 and "-k gthread" in warnings[0]
 
 
 def _worker_fds(master: int) -> int:
