@@ -568,3 +568,34 @@ def test_keepalive_rejects_non_positive_durations(conn_pair: Tuple[Conn, Conn]) 
     for bad in ((0.0, None), (-1.0, None), (1.0, 0.0), (float("nan"), None), (float("inf"), None)):
         with pytest.raises(ValueError):
             server.start_keepalive(*bad)
+
+
+def test_tls_failure_is_connection_closed_error(tmp_path: Any) -> None:
+    import os
+    import ssl
+
+    from tests.certs import make_test_pki
+
+    pki = make_test_pki(str(tmp_path))
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pki.server_cert, pki.server_key)
+    client_ctx = ssl.create_default_context(cafile=pki.ca_cert)
+    a, b = socket_pair("tcp")
+    a.settimeout(5)
+    b.settimeout(5)
+    srv = run_in_thread(lambda: server_ctx.wrap_socket(b, server_side=True))
+    tls_client = client_ctx.wrap_socket(a, server_hostname="localhost")
+    tls_server = srv.join()
+    raw = socket.socket(fileno=os.dup(tls_server.fileno()))
+    conn = Conn(tls_client, is_server=False)
+    try:
+        # A TLS record whose authentication cannot check out.
+        raw.sendall(b"\x17\x03\x03\x00\x20" + bytes(32))
+        with pytest.raises(ConnectionClosedError) as ei:
+            conn.read_message()
+        assert isinstance(ei.value.__cause__, ssl.SSLError)
+        assert isinstance(ei.value, WebSocketError) and ei.value.code == 1006
+    finally:
+        conn.close_now()
+        raw.close()
+        tls_server.close()
