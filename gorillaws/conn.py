@@ -586,10 +586,10 @@ class Conn:
         """The error for a socket that failed with ``e`` (None: reached EOF)."""
         if self._abort_reason:
             reason = self._abort_reason
-        elif e is None:
-            reason = "unexpected EOF"
         elif self._state is ConnState.CLOSED:
             reason = "connection closed"
+        elif e is None:
+            reason = "unexpected EOF"
         else:
             reason = str(e) or type(e).__name__
         return ConnectionClosedError(reason, None if e is None else e.errno)
@@ -1074,6 +1074,8 @@ class Conn:
             raise self._write_err
         if self._close_sent:
             raise self._close_sent_error()
+        if self._state is ConnState.CLOSED:
+            raise self._writes_failed(self._connection_lost(None))
 
     def _close_sent_error(self) -> ErrCloseSent:
         """ErrCloseSent; when the peer started the close, naming its code and reason."""

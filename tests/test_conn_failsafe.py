@@ -599,3 +599,44 @@ def test_tls_failure_is_connection_closed_error(tmp_path: Any) -> None:
         conn.close_now()
         raw.close()
         tls_server.close()
+
+
+def test_state_peer_closed_but_not_yet_answered_still_writes(raw_peer: RawFactory) -> None:
+    # gorilla's pattern: a close handler that does not answer at once, so the
+    # application can send its last messages before it closes.
+    conn, peer = raw_peer(server=True)
+    conn.set_close_handler(lambda code, text: None)
+    peer.send_close(1001, b"leaving")
+    with pytest.raises(CloseError) as ei:
+        conn.read_message()
+    assert ei.value.code == 1001
+    assert (conn.state, conn.close_initiator) == (ConnState.CLOSING, "peer")
+    with pytest.raises(CloseError) as again:
+        conn.read_message()  # reading is over, and says the same
+    assert again.value is ei.value
+    conn.write_message(TEXT_MESSAGE, b"last words")  # writing is not
+    assert peer.recv_frame().payload == b"last words"
+    conn.write_control(CLOSE_MESSAGE, close_payload(1000), time.monotonic() + 1)
+    assert conn.close_initiator == "peer"  # it stays who started
+    with pytest.raises(ErrCloseSent) as sent:
+        conn.write_message(TEXT_MESSAGE, b"too late")
+    assert sent.value.code == 1001 and sent.value.text == "leaving"
+    assert peer.recv_close() == (1000, b"")
+
+
+def test_state_closed_every_call_fails_in_the_family(conn_pair: Tuple[Conn, Conn]) -> None:
+    server, _ = conn_pair
+    server.close_now()
+    for call in (
+        lambda: server.read_message(),
+        lambda: server.next_reader(),
+        lambda: server.write_message(BINARY_MESSAGE, b"x"),
+        lambda: server.write_control(PING_MESSAGE, b"", time.monotonic() + 1),
+        lambda: server.ping(timeout=1),
+        lambda: server.next_writer(TEXT_MESSAGE),
+    ):
+        with pytest.raises(WebSocketError) as ei:
+            call()
+        assert isinstance(ei.value, ConnectionClosedError), call
+    server.close()  # a no-op, not an error
+    server.close_now()
