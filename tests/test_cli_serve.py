@@ -15,6 +15,9 @@ import pytest
 import gorillaws
 from tests.test_cli import TIMEOUT, CliServer, run_cli
 
+# slow: every server is a gorillaws serve subprocess; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 
 def _dial(url: str) -> gorillaws.Conn:
     conn, _ = gorillaws.Dialer(handshake_timeout=5).dial(url)

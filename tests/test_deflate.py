@@ -717,6 +717,7 @@ def _traced(fn):  # type: ignore[no-untyped-def]
     return result, current, peak
 
 
+@pytest.mark.slow  # measures memory over many messages, seconds
 def test_memory_per_mode(capsys: pytest.CaptureFixture[str]) -> None:
     msgs = [os.urandom(200) * 10 for _ in range(5)]
 

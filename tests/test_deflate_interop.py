@@ -591,6 +591,7 @@ NODE_CLIENT_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = {
 }
 
 
+@pytest.mark.slow  # a node process per case
 @pytest.mark.peer
 @pytest.mark.parametrize("case", sorted(NODE_CLIENT_CASES))
 @pytest.mark.parametrize("mode_name", sorted(MODES))

@@ -31,6 +31,9 @@ from examples_util import Program, child_env, free_port, wait_port  # noqa: E402
 from gorillaws import CloseError, Dialer, HandshakeError  # noqa: E402
 from gorillaws.frames import BINARY_MESSAGE, TEXT_MESSAGE  # noqa: E402
 
+# slow: werkzeug and a gunicorn subprocess, seconds a test; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 TIMEOUT = 10.0
 
 

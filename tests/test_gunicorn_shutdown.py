@@ -26,6 +26,9 @@ from test_flask_ext import gunicorn_argv, stop  # noqa: E402
 from gorillaws import CloseError, Conn, Dialer  # noqa: E402
 from gorillaws.frames import TEXT_MESSAGE  # noqa: E402
 
+# slow: a gunicorn subprocess per test; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 TIMEOUT = 10.0
 CLIENTS = 5
 

@@ -20,6 +20,9 @@ from gorillaws import BINARY_MESSAGE, PING_MESSAGE, PONG_MESSAGE, TEXT_MESSAGE, 
 
 from conftest import RawPeer, build_frame, make_conn_pair, run_in_thread
 
+# slow: hypothesis runs of 40-100 random cases over sockets; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 # (opcode, payload, cut points, control frames to insert after each fragment)
 Message = Tuple[int, bytes, List[int], List[List[Tuple[int, bytes]]]]
 

@@ -32,6 +32,9 @@ APPS = os.path.join(HERE, "apps")
 sys.path.insert(0, APPS)
 import wsgi_echo  # noqa: E402
 
+# slow: gunicorn subprocesses and werkzeug servers, seconds a test; the quick loop (pytest -m "not slow") leaves it out.
+pytestmark = pytest.mark.slow
+
 werkzeug_serving = pytest.importorskip("werkzeug.serving")
 flask = pytest.importorskip("flask")
 

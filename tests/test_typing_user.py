@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # slow: runs mypy --strict in a subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER = os.path.join(ROOT, "tests", "typing_user", "user.py")

@@ -137,6 +137,7 @@ class FakeFuzzingServer:
         peer.finish(IO_TIMEOUT)
 
 
+@pytest.mark.slow  # runs the example driver as a subprocess
 @pytest.mark.timeout(120)
 def test_example_client_driver() -> None:
     client_mod = _load("client")

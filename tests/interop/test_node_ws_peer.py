@@ -23,7 +23,7 @@ from .procs import PeerProcess
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers", "node")
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.peer]
+pytestmark = [pytest.mark.timeout(60), pytest.mark.peer, pytest.mark.slow]  # slow: starts node processes
 
 COMBOS = [("off", "off"), ("context", "deflate"), ("no-context", "deflate"), ("context", "deflate-nct")]
 
