@@ -277,6 +277,7 @@ WS_CLIENT_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = {
 }
 
 
+@pytest.mark.slow  # a websockets client per case
 @pytest.mark.parametrize("case", sorted(WS_CLIENT_CASES))
 @pytest.mark.parametrize("mode_name", sorted(MODES))
 @pytest.mark.parametrize("fragment", [0, 1000])
@@ -332,6 +333,7 @@ WS_SERVER_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = {
 }
 
 
+@pytest.mark.slow  # a websockets server per case
 @pytest.mark.parametrize("case", sorted(WS_SERVER_CASES))
 @pytest.mark.parametrize("mode_name", sorted(MODES))
 @pytest.mark.parametrize("fragment", [0, 1000])
@@ -547,6 +549,7 @@ NODE_SERVER_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = {
 }
 
 
+@pytest.mark.slow  # a node process per case
 @pytest.mark.peer
 @pytest.mark.parametrize("case", sorted(NODE_SERVER_CASES))
 @pytest.mark.parametrize("mode_name", sorted(MODES))

@@ -74,6 +74,7 @@ def test_example_server(example_server: Tuple[str, int], path: str, case: Case) 
     assert not problems, "%s on %s: %s" % (case.id, path, "; ".join(problems))
 
 
+@pytest.mark.slow  # runs the example as a subprocess
 def test_example_server_program() -> None:
     from examples_util import Program, python
 
