@@ -13,6 +13,7 @@ import os
 import socket
 from typing import List, Tuple
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
