@@ -632,7 +632,14 @@ class Conn:
         if isinstance(exc, DeadlineExceeded) and not exc.fatal:
             return
         if self._read_err is None:
-            self._read_err = exc
+            if isinstance(exc, Exception):
+                self._read_err = exc  # ours, or a handler's (gorilla returns those as they are)
+            else:
+                # KeyboardInterrupt and the like propagate this once; later
+                # reads raise an error of the family saying what broke the stream.
+                err = ConnectionClosedError(f"websocket: a read was cut off by {type(exc).__name__}")
+                err.__cause__ = exc
+                self._read_err = err
         self._set_read_done()
         if isinstance(exc, ProtocolError):
             self._fail_with(exc)  # the peer's fault: tell it why
