@@ -640,3 +640,24 @@ def test_state_closed_every_call_fails_in_the_family(conn_pair: Tuple[Conn, Conn
         assert isinstance(ei.value, ConnectionClosedError), call
     server.close()  # a no-op, not an error
     server.close_now()
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer (POSIX)")
+def test_signal_interrupting_a_read_mid_frame_leaves_a_family_error(raw_peer: RawFactory) -> None:
+    conn, peer = raw_peer(server=True)
+    peer.send_frame(BINARY_MESSAGE, b"half", length=4096)  # 4096 bytes announced, 4 sent
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise Interrupt()
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Interrupt):
+            conn.read_message()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    with pytest.raises(ConnectionClosedError) as ei:
+        conn.read_message()
+    assert isinstance(ei.value.__cause__, Interrupt) and ei.value.fatal
