@@ -402,6 +402,7 @@ class Dialer(HandshakeOptions):
         if alpn not in (None, "http/1.1"):
             tls.close()
             raise ssl.SSLError(
+                1,  # (errno, strerror), so that str() is the message
                 f"websocket: the server chose ALPN protocol {alpn!r} for {target.url}; "
                 "the tls_client_config must offer only 'http/1.1' (or no ALPN)"
             )

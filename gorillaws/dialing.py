@@ -21,7 +21,6 @@ every :data:`CANCEL_POLL` seconds while waiting.  Name resolution
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import select
@@ -29,9 +28,9 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Optional, Tuple, Type
 
-from .deadline import expired, poll_ms
+from .deadline import expired, poll_ms, remaining
 from .exceptions import DeadlineExceeded, WebSocketError
 from .transport import SocketIO
 
@@ -107,17 +106,29 @@ def dial_error(err: OSError, what: str) -> DialError:
     return out
 
 
-@contextlib.contextmanager
-def closed_on_failure(sock: socket.socket, timeout_message: str) -> Iterator[None]:
-    """Close ``sock`` if the block fails; a ``socket.timeout`` becomes DeadlineExceeded(timeout_message)."""
-    try:
-        yield
-    except socket.timeout as exc:
-        sock.close()
-        raise DeadlineExceeded(timeout_message) from exc
-    except BaseException:
-        sock.close()
-        raise
+class closed_on_failure:
+    """``with closed_on_failure(sock, msg):`` closes ``sock`` if the block raises.
+
+    A ``socket.timeout`` from the block becomes :class:`DeadlineExceeded`
+    with ``msg`` (one that already is a DeadlineExceeded keeps its own).
+    A class, not a generator, because it is on every dial's path.
+    """
+
+    __slots__ = ("sock", "timeout_message")
+
+    def __init__(self, sock: socket.socket, timeout_message: str) -> None:
+        self.sock = sock
+        self.timeout_message = timeout_message
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Optional[Type[BaseException]], exc: Optional[BaseException], tb: object) -> None:
+        if kind is None:
+            return
+        self.sock.close()
+        if issubclass(kind, socket.timeout) and not issubclass(kind, DeadlineExceeded):
+            raise DeadlineExceeded(self.timeout_message) from exc
 
 
 def check_cancel(cancel: Optional[threading.Event], what: str) -> None:
@@ -206,8 +217,16 @@ def dial_tcp(
 def _connect(
     sock: socket.socket, sockaddr: Any, deadline: Optional[float], cancel: Optional[threading.Event], addr: str
 ) -> None:
-    if deadline is None and cancel is None:
-        sock.connect(sockaddr)
+    if cancel is None:
+        # The common case, in the fewest system calls: a connect with a timeout.
+        if expired(deadline):
+            raise DeadlineExceeded(f"websocket: handshake timeout connecting to {addr}")
+        sock.settimeout(remaining(deadline))
+        try:
+            sock.connect(sockaddr)
+        except socket.timeout:
+            raise DeadlineExceeded(f"websocket: handshake timeout connecting to {addr}") from None
+        sock.settimeout(None)
         return
     sock.setblocking(False)
     err = sock.connect_ex(sockaddr)
@@ -260,6 +279,7 @@ def tls_handshake(
         tls.close()
         if exc.reason in _NOT_TLS_REASONS:
             raise ssl.SSLError(
+                exc.errno,
                 f"websocket: TLS handshake with {where} failed: the server does not speak TLS "
                 f"({exc.reason}); did you mean ws://?"
             ) from exc
@@ -277,7 +297,8 @@ _NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "PACKET_LENGTH_T
 def _cert_error(exc: ssl.SSLCertVerificationError, where: str) -> ssl.SSLCertVerificationError:
     """The same error with a message that is one sentence, keeping OpenSSL's details."""
     why = exc.verify_message or exc.reason or "unknown reason"
-    err = ssl.SSLCertVerificationError(f"websocket: TLS certificate verification failed for {where}: {why}")
+    # (errno, strerror): with a single argument, str() of an SSLError is the args tuple.
+    err = ssl.SSLCertVerificationError(exc.errno, f"websocket: TLS certificate verification failed for {where}: {why}")
     err.verify_code = exc.verify_code
     err.verify_message = exc.verify_message
     err.reason = exc.reason

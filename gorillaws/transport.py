@@ -242,11 +242,12 @@ def read_http_head(recv: Callable[[memoryview], int], *, response: bool) -> Tupl
         end = find_head_end(buf, start)
         if end > MAX_HEAD_SIZE or (end < 0 and len(buf) > MAX_HEAD_SIZE):
             raise HttpParseError(f"HTTP head larger than {MAX_HEAD_SIZE} bytes", 431)
-        if not checked:
-            why = not_http_reason(buf if end < 0 else buf[:end], response)
+        if not checked and end < 0:
+            # (A whole head is left to the parser, which is as strict.)
+            why = not_http_reason(buf, response)
             if why is not None:
                 raise HttpParseError(f"the peer does not speak HTTP: it sent {why}", not_http=why)
-            checked = end >= 0 or b"\r\n" in buf
+            checked = b"\r\n" in buf
         elif end < 0 and buf.count(b"\n", start) != buf.count(b"\r\n", max(0, start - 1)):
             raise HttpParseError("bare LF line end in HTTP head (CRLF required)")
         if end >= 0:
