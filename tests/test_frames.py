@@ -150,3 +150,16 @@ def test_close_code_names() -> None:
     assert frames.close_code_name(4001) == "private"
     assert frames.close_code_name(2000) == "unknown"
     assert str(gorillaws.CloseError(1001, "bye")) == "websocket: close 1001 (going away): bye"
+
+
+def test_exceptions_import_nothing_from_the_package() -> None:
+    # frames imports exceptions; the reverse would be an import cycle.
+    import ast
+
+    import gorillaws.exceptions as exc_module
+
+    with open(exc_module.__file__, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    relative = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level]
+    assert relative == []
+    assert frames.close_code_name is exc_module.close_code_name
