@@ -127,15 +127,15 @@ class Sock:
             except HandshakeError as e:
                 _log_refusal(logger, e)
                 return e.response if e.response is not None else WSGIErrorResponse(e.status or 400)
-            self._serve(conn, lambda: view(conn, **kwargs), logger, f"websocket view {view.__name__}")
+            self._serve(conn, lambda: view(conn, **kwargs), logger, view.__name__)
             return HIJACKED
 
         return websocket_view
 
-    def _serve(self, conn: Conn, call: Callable[[], Any], logger: logging.Logger, what: str) -> None:
+    def _serve(self, conn: Conn, call: Callable[[], Any], logger: logging.Logger, name: str) -> None:
         self.connections.add(conn)
         try:
-            run_handler(conn, call, logger, what, lambda: self.connections.closing)
+            run_handler(conn, call, logger, "websocket view", name, lambda: self.connections.closing)
         finally:
             self.connections.discard(conn)
 

@@ -195,13 +195,15 @@ def run_handler(
     call: Callable[[], Any],
     logger: logging.Logger,
     what: str,
+    subject: Any = "",
     stopping: Callable[[], bool] = lambda: False,
 ) -> None:
     """Run ``call()`` (an application's code for ``conn``), then close ``conn``.
 
     Returns normally in every case; the connection is closed with 1000 after
     a return, or with 1011 after an exception, which is logged with its
-    traceback as ``"<what> raised"``.  Not errors, so logged at DEBUG only:
+    traceback as ``"<what> <subject> raised"`` (two parts, so that no
+    string is built per connection unless something is logged).  Not errors, so logged at DEBUG only:
     :class:`~gorillaws.CloseError` (the peer closed), and any WebSocket or
     socket error once the connection was closed or ``stopping()`` is true
     (a shutdown closed it under the handler's feet).
@@ -210,15 +212,15 @@ def run_handler(
     try:
         call()
     except CloseError as e:
-        logger.debug("%s: the peer closed: %s", what, e)
+        logger.debug("%s %s: the peer closed: %s", what, subject, e)
     except (WebSocketError, OSError) as e:
         if conn.closed or stopping():
-            logger.debug("%s: ended by shutdown: %s", what, e)
+            logger.debug("%s %s: ended by shutdown: %s", what, subject, e)
         else:
-            logger.exception("%s raised", what)
+            logger.exception("%s %s raised", what, subject)
             code, reason = CLOSE_INTERNAL_SERVER_ERR, "internal error"
     except Exception:
-        logger.exception("%s raised", what)
+        logger.exception("%s %s raised", what, subject)
         code, reason = CLOSE_INTERNAL_SERVER_ERR, "internal error"
     try:
         conn.close(code, reason)
@@ -396,7 +398,8 @@ class Server:
         # request before answering: it is kept for handler(conn, request).
         self._user_check_origin = base.check_origin
         self.upgrader.check_origin = self._check_origin
-        self._local = threading.local()
+        # Requests between the origin hook and the handler, by thread id.
+        self._requests: Dict[int, UpgradeRequest] = {}
         timeout = handshake_timeout if handshake_timeout is not None else base.handshake_timeout
         self.upgrader.handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT if timeout is None else timeout
 
@@ -525,7 +528,7 @@ class Server:
         if full:
             refuse_busy(sock)
             return
-        thread = threading.Thread(target=self._run, args=(sock, addr), name=f"gorillaws-conn-{addr}", daemon=True)
+        thread = threading.Thread(target=self._run, args=(sock, addr), name="gorillaws-conn", daemon=True)
         with self._lock:
             self._threads.add(thread)
         try:
@@ -573,7 +576,6 @@ class Server:
                 with self._lock:
                     self._pending.discard(raw)
                     self._pending.add(sock)
-            self._local.request = None
             try:
                 conn = self.upgrader.upgrade(sock)
             except HandshakeError as e:
@@ -599,21 +601,24 @@ class Server:
                     self._conns.pop(conn, None)
                 self._threads.discard(threading.current_thread())
                 self._idle.notify_all()
+            self._requests.pop(threading.get_ident(), None)  # a handshake that failed after the origin check
 
     def _call_handler(self, conn: Conn, addr: Any) -> None:
-        request = self._local.request
-        self._local.request = None
+        # Kept only when the handler takes it: a parsed head is ~2 KiB that
+        # an idle connection would otherwise hold for its whole life.
+        request = self._requests.pop(threading.get_ident(), None)
         handler = self.handler
         if self._pass_request:
-            run_handler(conn, lambda: handler(conn, request), log, f"handler for {addr}", self._is_stopping)
+            run_handler(conn, lambda: handler(conn, request), log, "handler for", addr, self._is_stopping)
         else:
-            run_handler(conn, lambda: handler(conn), log, f"handler for {addr}", self._is_stopping)
+            del request
+            run_handler(conn, lambda: handler(conn), log, "handler for", addr, self._is_stopping)
 
     def _is_stopping(self) -> bool:
         return self._stopping
 
     def _check_origin(self, request: UpgradeRequest) -> bool:
-        self._local.request = request
+        self._requests[threading.get_ident()] = request
         u = self.upgrader
         if self._user_check_origin is not None:
             return bool(self._user_check_origin(request))
