@@ -417,8 +417,11 @@ class Conn:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        """Close the connection: with 1000, or with the code :func:`close_code_for` maps
-        an escaping exception to (1011 for a crash in the block)."""
+        """Close the connection at the end of a ``with`` block.
+
+        With 1000, or, when the block raised, with the code
+        :func:`close_code_for` maps the exception to (1011 for a crash).
+        """
         code = close_code_for(exc) if exc is not None else None
         self.close(CLOSE_NORMAL_CLOSURE if code is None else code)
 
@@ -436,9 +439,10 @@ class Conn:
 
         It applies to the read calls that follow and to a read in progress
         from its next wait.  See the module docs for which timeouts are fatal.
-        A time in the past is legal: setting one interrupts a blocked read
-        (the Go idiom).  A deadline further ahead than ``poll()`` can wait is
-        waited for in steps.  Raises :class:`ValueError` for a value that
+        A time in the past is legal: the next read fails at once (Go code sets
+        one to stop reading; it does not wake a read blocked without a
+        deadline: :meth:`close_now` does).  A deadline further ahead than
+        ``poll()`` can wait is waited for in steps.  Raises :class:`ValueError` for a value that
         cannot be a monotonic time (``time.time() + 1`` is one) and
         :class:`TypeError` for one that is not a number.  Thread-safe.
         """
