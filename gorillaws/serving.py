@@ -566,24 +566,19 @@ class Server:
         raw = sock
         conn: Optional[Conn] = None
         try:
-            if self.ssl_context is not None:
-                try:
-                    sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                except (OSError, ValueError) as e:
-                    log.debug("TLS setup for %s failed: %s", addr, e)
-                    raw.close()
-                    return
-                with self._lock:
-                    self._pending.discard(raw)
-                    self._pending.add(sock)
             try:
-                conn = self.upgrader.upgrade(sock)
-            except HandshakeError as e:
+                if self.ssl_context is not None:
+                    # Lazy: the TLS handshake happens inside upgrade(), in
+                    # this thread, within handshake_timeout.
+                    sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                    with self._lock:
+                        self._pending.discard(raw)
+                        self._pending.add(sock)
+                conn = self.upgrader.upgrade(sock)  # closes the socket on HandshakeError
+            except (HandshakeError, OSError, ValueError) as e:
                 log.debug("handshake with %s failed: %s", addr, e)
-                return
-            except (OSError, ValueError) as e:
-                log.debug("handshake with %s failed: %s", addr, e)
-                sock.close()
+                if not isinstance(e, HandshakeError):
+                    sock.close()
                 return
             with self._lock:
                 self._pending.discard(sock)

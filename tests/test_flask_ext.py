@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, APPS)
 
 from examples_util import Program, child_env, free_port, wait_port  # noqa: E402
+from test_serving import http_request  # noqa: E402
 
 from gorillaws import CloseError, Dialer, HandshakeError  # noqa: E402
 from gorillaws.frames import BINARY_MESSAGE, TEXT_MESSAGE  # noqa: E402
@@ -38,16 +38,8 @@ TIMEOUT = 10.0
 
 
 def http_get(port: int, path: str) -> Tuple[int, bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+    status, _, body = http_request(("127.0.0.1", port), path)
+    return status, body
 
 
 def exercise(port: int) -> None:

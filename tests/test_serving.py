@@ -59,10 +59,10 @@ def dial(srv: Server, path: str = "/", dialer: Optional[Dialer] = None) -> Conn:
     return conn
 
 
-def http_get(srv: Server, path: str = "/", method: str = "GET") -> Tuple[int, bytes, bytes]:
-    """(status, head, body) of a plain HTTP request (the server closes after it)."""
-    with socket.create_connection(srv.address, timeout=TIMEOUT) as s:
-        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+def http_request(addr: Tuple[str, int], path: str = "/", method: str = "GET") -> Tuple[int, bytes, bytes]:
+    """(status, head, body) of a plain HTTP request, read until the server closes."""
+    with socket.create_connection(addr, timeout=TIMEOUT) as s:
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: {addr[0]}:{addr[1]}\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -71,6 +71,10 @@ def http_get(srv: Server, path: str = "/", method: str = "GET") -> Tuple[int, by
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), head, body
+
+
+def http_get(srv: Server, path: str = "/", method: str = "GET") -> Tuple[int, bytes, bytes]:
+    return http_request(srv.address, path, method)
 
 
 def close_code(conn: Conn) -> int:
@@ -156,6 +160,32 @@ def test_handler_with_request() -> None:
     with running(handler) as srv, dial(srv, "/room/7?x=1") as conn:
         assert conn.read_message() == (TEXT_MESSAGE, b"/room/7")
     assert seen == ["/room/7?x=1"]
+
+
+def test_idle_connections_keep_no_parsed_request() -> None:
+    """A one-argument handler's connections hold no request head (~2 KiB each)."""
+    import gc
+
+    from gorillaws.server import UpgradeRequest
+
+    started = threading.Semaphore(0)
+
+    def idle(conn: Conn) -> None:
+        started.release()
+        conn.read_message()
+
+    with running(idle) as srv:
+        conns = [dial(srv) for _ in range(5)]
+        try:
+            for _ in conns:
+                assert started.acquire(timeout=TIMEOUT)
+            gc.collect()
+            alive = [o for o in gc.get_objects() if isinstance(o, UpgradeRequest)]
+            assert alive == [] and srv._requests == {}
+            del alive
+        finally:
+            for c in conns:
+                c.close()
 
 
 # ---------------------------------------------------------------------------
