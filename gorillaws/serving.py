@@ -458,7 +458,9 @@ class Server:
         On Ctrl-C (KeyboardInterrupt) and, after :meth:`install_signal_handlers`,
         on SIGINT/SIGTERM, it runs :meth:`shutdown` itself, then returns
         (KeyboardInterrupt is not re-raised).  Returns at once if the server
-        was shut down already.
+        was shut down already.  Raises :class:`OSError` only if ``accept``
+        fails for a reason that is neither one client's (it went away) nor a
+        lack of descriptors (which pauses accepting instead).
         """
         with self._lock:
             if self._stopping:
