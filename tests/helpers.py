@@ -16,7 +16,10 @@ read is bounded by :data:`TIMEOUT`, and every server joins its threads on
 * :func:`silent_listener` and :func:`full_listener`: peers that never answer
   (the handshake or TLS phase hangs) and that never accept (the TCP connect
   itself hangs), for timeouts and cancellation.
-* :func:`echo`: the usual server-side app.
+* :func:`closing_factory`: the body of a fixture that hands out servers and
+  closes them all at teardown.
+* :func:`echo`: the usual server-side app; :func:`wait_for`: poll a
+  condition a server thread makes true, bounded.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import http.server
 import socket
 import ssl
 import threading
+import time
 from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
 
 from gorillaws import Conn, WebSocketError
@@ -46,6 +50,14 @@ def echo(conn: Conn) -> None:
             except (WebSocketError, OSError):
                 return
             conn.write_message(mt, data)
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = TIMEOUT) -> None:
+    """Poll ``cond`` until true (a server thread may still be finishing); fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 # ----------------------------------------------------------------------
@@ -239,6 +251,26 @@ class HTTPServerHarness:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def closing_factory(make: Callable[..., _T]) -> Iterator[Callable[..., _T]]:
+    """Yield ``factory(*args)`` = ``make(*args)``, remembering each result; close them all on exit.
+
+    In a fixture: ``with closing_factory(RawServer) as factory: yield factory``.
+    """
+    made: List[Any] = []
+
+    def factory(*args: Any, **kwargs: Any) -> _T:
+        obj = make(*args, **kwargs)
+        made.append(obj)
+        return obj
+
+    try:
+        yield factory
+    finally:
+        for obj in made:
+            obj.close()
 
 
 @contextlib.contextmanager

@@ -14,12 +14,11 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Optional, TypeVar
+from typing import Any, Iterator, List, Optional, TypeVar
 
-import pytest
+import helpers
+from helpers import AcceptLoop
 
-
-_T = TypeVar("_T", bound="TcpServer")
 _W = TypeVar("_W", bound="WsServer")
 
 
@@ -113,64 +112,13 @@ def microsocks(auth: Optional[str] = None) -> Iterator[int]:
         yield p
 
 
-class TcpServer:
+class TcpServer(AcceptLoop):
     """A thread accepting connections on 127.0.0.1 and running ``handler(conn)`` for each.
 
-    Handlers run in their own threads; ``close()`` stops accepting, closes
-    every accepted socket and joins all threads.
+    :class:`helpers.AcceptLoop` under the name these tests know: handlers run
+    in their own threads; ``close()`` stops accepting, shuts every accepted
+    socket down and joins all threads.
     """
-
-    def __init__(self, handler: Callable[[socket.socket], None]) -> None:
-        self.handler = handler
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self.accepted: List[socket.socket] = []
-        self.threads: List[threading.Thread] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
-        self._thread.start()
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(10)
-            self.accepted.append(conn)
-            t = threading.Thread(target=self._run, args=(conn,), daemon=True)
-            self.threads.append(t)
-            t.start()
-
-    def _run(self, conn: socket.socket) -> None:
-        try:
-            self.handler(conn)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-        for c in self.accepted:
-            with contextlib.suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
-            c.close()
-        for t in self.threads:
-            t.join(5)
-
-    def __enter__(self: _T) -> _T:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def echo_handler(conn: socket.socket) -> None:
@@ -184,13 +132,8 @@ def echo_handler(conn: socket.socket) -> None:
 
 def read_head(conn: socket.socket, limit: int = 65536) -> bytes:
     """Read from ``conn`` until a blank line (CRLFCRLF); returns what was read."""
-    buf = b""
-    while b"\r\n\r\n" not in buf and len(buf) < limit:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf
+    head, rest = helpers.read_head(conn, limit)
+    return head + rest
 
 
 class WsServer:

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from helpers import silent_listener  # noqa: E402
 from proxies import TcpServer, WsServer, microsocks, read_head, tinyproxy  # noqa: E402
 
 from gorillaws import deflate  # noqa: E402
@@ -472,18 +473,10 @@ def test_request_shape() -> None:
 
 
 def test_handshake_timeout_bounds_a_silent_server() -> None:
-    def silent(conn: socket.socket) -> None:
-        conn.settimeout(10)
-        try:
-            while conn.recv(4096):
-                pass
-        except OSError:
-            pass
-
-    with TcpServer(silent) as srv:
+    with silent_listener() as port:
         t0 = time.monotonic()
         with pytest.raises(DeadlineExceeded) as ei:
-            Dialer(handshake_timeout=0.5).dial(f"ws://127.0.0.1:{srv.port}/")
+            Dialer(handshake_timeout=0.5).dial(f"ws://127.0.0.1:{port}/")
         elapsed = time.monotonic() - t0
     assert isinstance(ei.value, TimeoutError)
     assert 0.4 <= elapsed < 5

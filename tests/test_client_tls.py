@@ -14,6 +14,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from certs import TestPKI, make_test_pki  # noqa: E402
+from helpers import silent_listener  # noqa: E402
 from proxies import TcpServer, WsServer, microsocks, tinyproxy  # noqa: E402
 
 from gorillaws.client import Dialer  # noqa: E402
@@ -150,18 +151,10 @@ def test_alpn_other_than_http11_is_refused(pki: TestPKI) -> None:
 
 
 def test_tls_handshake_timeout() -> None:
-    def silent(conn: socket.socket) -> None:
-        conn.settimeout(10)
-        try:
-            while conn.recv(4096):
-                pass
-        except OSError:
-            pass
-
-    with TcpServer(silent) as srv:
+    with silent_listener() as port:
         t0 = time.monotonic()
         with pytest.raises(DeadlineExceeded):
-            Dialer(handshake_timeout=0.5).dial(f"wss://localhost:{srv.port}/")
+            Dialer(handshake_timeout=0.5).dial(f"wss://localhost:{port}/")
         assert time.monotonic() - t0 < 5
 
 

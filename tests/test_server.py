@@ -19,9 +19,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from gorillaws import Conn, HandshakeError, WebSocketError
+from gorillaws import HandshakeError
 from gorillaws.handshake import accept_key, generate_key
-from gorillaws.http11 import MAX_HEAD_SIZE, Request, Response, find_head_end, parse_response_head
+from gorillaws.http11 import MAX_HEAD_SIZE, Request, parse_response_head
 from gorillaws.server import (
     HIJACKED,
     Handler,
@@ -32,73 +32,29 @@ from gorillaws.server import (
 )
 
 from conftest import build_frame
-
-TIMEOUT = 5.0
+from helpers import (
+    TIMEOUT,
+    AcceptLoop,
+    HTTPServerHarness,
+    closing_factory,
+    echo,
+    raw_request,
+    read_head,
+    read_until_close,
+    upgrade_request,
+    wait_for,
+)
 
 App = Callable[[http.server.BaseHTTPRequestHandler], None]
 
 
-def echo(conn: Conn) -> None:
-    """Echo every message until the peer closes; then close."""
-    with conn:
-        while True:
-            try:
-                mt, data = conn.read_message()
-            except (WebSocketError, OSError):
-                return
-            conn.write_message(mt, data)
-
-
-class Server:
-    """A ThreadingHTTPServer on 127.0.0.1 whose do_GET/do_POST call ``app``."""
-
-    def __init__(self, app: App) -> None:
-        outer = self
-        self.app = app
-        self.errors: List[BaseException] = []
-
-        class RequestHandler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                try:
-                    outer.app(self)
-                except BaseException as e:  # reported to the test
-                    outer.errors.append(e)
-
-            do_POST = do_GET
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(TIMEOUT)
+Server = HTTPServerHarness
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[App], Server]]:
-    made: List[Server] = []
-
-    def factory(app: App) -> Server:
-        s = Server(app)
-        made.append(s)
-        return s
-
-    yield factory
-    for s in made:
-        s.close()
+    with closing_factory(Server) as factory:
+        yield factory
 
 
 def upgrade_and_echo(upgrader: Upgrader, **kw: Any) -> App:
@@ -112,43 +68,8 @@ def upgrade_and_echo(upgrader: Upgrader, **kw: Any) -> App:
     return app
 
 
-def raw_request(port: int, data: bytes, timeout: float = TIMEOUT) -> Tuple[Response, bytes]:
-    """Send ``data`` on a fresh connection; return the parsed response head and the rest."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        buf = b""
-        while find_head_end(buf) < 0:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-        end = find_head_end(buf)
-        assert end > 0, f"no response head: {buf!r}"
-        resp = parse_response_head(buf[:end])
-        rest = buf[end:]
-        n = int(resp.headers.get("Content-Length") or 0)
-        while len(rest) < n:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            rest += chunk
-        return resp, rest
-
-
 def handshake_bytes(port: int, *, method: str = "GET", drop: Tuple[str, ...] = (), **headers: str) -> bytes:
-    h: Dict[str, str] = {
-        "Host": f"127.0.0.1:{port}",
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": generate_key(),
-        "Sec-WebSocket-Version": "13",
-    }
-    for k, v in headers.items():
-        h[k.replace("_", "-")] = v
-    for k in drop:
-        h.pop(k, None)
-    lines = [f"{method} /ws HTTP/1.1"] + [f"{k}: {v}" for k, v in h.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return upgrade_request(f"127.0.0.1:{port}", method=method, drop=drop, **headers)
 
 
 # ---------------------------------------------------------------------------
@@ -339,16 +260,10 @@ def test_pipelined_first_frame_reaches_conn(serve: Callable[[App], Server]) -> N
     frame = build_frame(1, b"early bird", key=b"\x01\x02\x03\x04")
     with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as s:
         s.sendall(data + frame)  # one segment: http.server buffers the frame
-        buf = b""
-        while find_head_end(buf) < 0:
-            chunk = s.recv(4096)
-            assert chunk
-            buf += chunk
-        end = find_head_end(buf)
-        resp = parse_response_head(buf[:end])
+        head, rest = read_head(s)
+        resp = parse_response_head(head)
         assert resp.status == 101
         assert resp.headers["Sec-WebSocket-Accept"] == accept_key(key)
-        rest = buf[end:]
         while len(rest) < 12:
             chunk = s.recv(4096)
             assert chunk
@@ -379,14 +294,6 @@ def test_conn_outlives_the_request_handler(serve: Callable[[App], Server]) -> No
     for t in threads:
         t.join(TIMEOUT)
         assert not t.is_alive()
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = TIMEOUT) -> None:
-    """Poll ``cond`` until true (the server thread may still be finishing)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def _fd_count() -> int:
@@ -426,64 +333,25 @@ def test_no_thread_or_socket_leak_after_200_cycles(serve: Callable[[App], Server
 # ---------------------------------------------------------------------------
 
 
-class RawServer:
-    """Accepts on 127.0.0.1 and runs ``upgrader.upgrade(sock)`` per connection."""
+class RawServer(AcceptLoop):
+    """Accepts on 127.0.0.1 and runs ``upgrader.upgrade(sock)`` (or ``handler.serve``) per connection."""
 
     def __init__(self, upgrader: Upgrader, handler: Optional[Handler] = None) -> None:
         self.upgrader = upgrader
-        self.handler = handler
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.lsock.settimeout(0.05)
-        self.port = self.lsock.getsockname()[1]
-        self.errors: List[BaseException] = []
-        self.stop = threading.Event()
-        self.workers: List[threading.Thread] = []
-        self.thread = threading.Thread(target=self._accept_loop)
-        self.thread.start()
-
-    def _accept_loop(self) -> None:
-        while not self.stop.is_set():
-            try:
-                sock, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            t = threading.Thread(target=self._serve, args=(sock,))
-            t.start()
-            self.workers.append(t)
+        self.ws_handler = handler
+        super().__init__(self._serve)
 
     def _serve(self, sock: socket.socket) -> None:
-        if self.handler is not None:
-            self.handler.serve(sock)
-            return
-        try:
-            conn = self.upgrader.upgrade(sock)
-        except BaseException as e:
-            self.errors.append(e)
-            return
-        echo(conn)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(TIMEOUT)
-        for t in self.workers:
-            t.join(TIMEOUT)
-        self.lsock.close()
+        if self.ws_handler is not None:
+            self.ws_handler.serve(sock)
+        else:
+            echo(self.upgrader.upgrade(sock))
 
 
 @pytest.fixture
 def raw_server() -> Iterator[Callable[..., RawServer]]:
-    made: List[RawServer] = []
-
-    def factory(upgrader: Upgrader, handler: Optional[Handler] = None) -> RawServer:
-        s = RawServer(upgrader, handler)
-        made.append(s)
-        return s
-
-    yield factory
-    for s in made:
-        s.close()
+    with closing_factory(RawServer) as factory:
+        yield factory
 
 
 def test_raw_socket_echo_and_subprotocol(raw_server: Callable[..., RawServer]) -> None:
@@ -509,12 +377,7 @@ def test_raw_socket_rejections_close_the_socket(
     srv = raw_server(Upgrader())
     with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as s:
         s.sendall(handshake_bytes(srv.port, **kwargs))
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break  # the server closed the connection
-            data += chunk
+        data = read_until_close(s)  # the server closes the connection
     resp = parse_response_head(data)
     assert resp.status == status
     assert resp.headers["Connection"] == "close"
@@ -558,15 +421,7 @@ def test_oversized_head_is_431(raw_server: Callable[..., RawServer]) -> None:
             s.sendall(data)
         except OSError:
             pass
-        buf = b""
-        try:
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                buf += chunk
-        except ConnectionResetError:
-            pass
+        buf = read_until_close(s)
     assert buf.startswith(b"HTTP/1.1 431 ")
 
 

@@ -15,22 +15,22 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from gorillaws.handshake import generate_key
-from gorillaws.http11 import find_head_end, parse_response_head, Response
+from gorillaws.http11 import Response
 
-TIMEOUT = 5.0
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 APPS = os.path.join(HERE, "apps")
 
 sys.path.insert(0, APPS)
 import wsgi_echo  # noqa: E402
+from helpers import TIMEOUT, closing_factory, upgrade_request  # noqa: E402
+from helpers import raw_request as send_request  # noqa: E402
 
 # slow: gunicorn subprocesses and werkzeug servers, seconds a test; the quick loop (pytest -m "not slow") leaves it out.
 pytestmark = pytest.mark.slow
@@ -41,28 +41,7 @@ flask = pytest.importorskip("flask")
 
 def raw_request(port: int, path: str = "/ws", method: str = "GET", **headers: str) -> Response:
     """A hand-written upgrade request; ``headers`` override (value "" drops)."""
-    h: Dict[str, str] = {
-        "Host": f"127.0.0.1:{port}",
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": generate_key(),
-        "Sec-WebSocket-Version": "13",
-    }
-    for k, v in headers.items():
-        h[k.replace("_", "-")] = v
-    lines = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in h.items() if v]
-    data = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
-        s.sendall(data)
-        buf = b""
-        while find_head_end(buf) < 0:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-    end = find_head_end(buf)
-    assert end > 0, f"no response: {buf!r}"
-    return parse_response_head(buf[:end])
+    return send_request(port, upgrade_request(f"127.0.0.1:{port}", path, method=method, **headers))[0]
 
 
 def check_rejections(port: int, path: str = "/ws") -> None:
@@ -113,16 +92,8 @@ class WerkzeugServer:
 
 @pytest.fixture
 def werkzeug_server() -> Iterator[Callable[[Any], WerkzeugServer]]:
-    made: List[WerkzeugServer] = []
-
-    def factory(app: Any) -> WerkzeugServer:
-        s = WerkzeugServer(app)
-        made.append(s)
-        return s
-
-    yield factory
-    for s in made:
-        s.close()
+    with closing_factory(WerkzeugServer) as factory:
+        yield factory
 
 
 def flask_app() -> Any:

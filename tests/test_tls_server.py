@@ -18,7 +18,6 @@ directions, and a first frame pipelined behind the request head.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import queue
 import socket
@@ -26,7 +25,7 @@ import ssl
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Union
 
 import pytest
 from websockets.sync.client import connect as ws_connect
@@ -35,6 +34,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from certs import TestPKI, make_test_pki  # noqa: E402
 from conftest import build_frame  # noqa: E402
+from helpers import AcceptLoop, HTTPServerHarness, closing_factory, read_head  # noqa: E402
 
 from gorillaws import (  # noqa: E402
     BINARY_MESSAGE,
@@ -48,7 +48,7 @@ from gorillaws import (  # noqa: E402
     WebSocketError,
 )
 from gorillaws.handshake import accept_key, generate_key  # noqa: E402
-from gorillaws.http11 import find_head_end, parse_response_head  # noqa: E402
+from gorillaws.http11 import parse_response_head  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -91,48 +91,18 @@ class TlsServer:
         self.errors: List[BaseException] = []
         self.conns: List[Conn] = []
         self.done = threading.Event()
-        self._threads: List[threading.Thread] = []
         ctx = server_ctx(pki)
+        self.host: Union[HTTPServerHarness, AcceptLoop]
         if mode == "http.server":
-            outer = self
-
-            class RequestHandler(http.server.BaseHTTPRequestHandler):
-                protocol_version = "HTTP/1.1"
-
-                def log_message(self, format: str, *args: Any) -> None:
-                    pass
-
-                def do_GET(self) -> None:
-                    assert isinstance(self.connection, ssl.SSLSocket)
-                    outer._serve(lambda: outer.upgrader.upgrade(self))
-
-            self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
-            self.httpd.daemon_threads = True
-            self.httpd.socket = ctx.wrap_socket(
-                self.httpd.socket, server_side=True, do_handshake_on_connect=not lazy
+            self.host = HTTPServerHarness(
+                lambda h: self._serve(lambda: self.upgrader.upgrade(h)), ssl_context=ctx, lazy=lazy
             )
-            self.port = self.httpd.server_address[1]
-            t = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
         else:
-            plain = socket.create_server(("127.0.0.1", 0))
-            self.listener = ctx.wrap_socket(plain, server_side=True, do_handshake_on_connect=not lazy)
-            self.listener.settimeout(0.1)
-            self.port = self.listener.getsockname()[1]
-            self._stop = threading.Event()
-            t = threading.Thread(target=self._accept_loop)
-        t.start()
-        self._threads.append(t)
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except (socket.timeout, ssl.SSLError, OSError):
-                continue
-            sock.settimeout(None)
-            t = threading.Thread(target=self._serve, args=(lambda s=sock: self.upgrader.upgrade(s),))
-            t.start()
-            self._threads.append(t)
+            listener = ctx.wrap_socket(
+                socket.create_server(("127.0.0.1", 0)), server_side=True, do_handshake_on_connect=not lazy
+            )
+            self.host = AcceptLoop(lambda sock: self._serve(lambda: self.upgrader.upgrade(sock)), listener)
+        self.port = self.host.port
 
     def _serve(self, upgrade: Callable[[], Conn]) -> None:
         try:
@@ -164,18 +134,9 @@ class TlsServer:
             raise self.errors[0]
 
     def close(self) -> None:
-        if self.mode == "http.server":
-            self.httpd.shutdown()
-            self.httpd.server_close()
-        else:
-            self._stop.set()
-            for t in self._threads[:1]:
-                t.join(TIMEOUT)
-            self.listener.close()
         for c in self.conns:
             c.close_now()
-        for t in self._threads:
-            t.join(TIMEOUT)
+        self.host.close()
 
 
 MODES = ["http.server", "raw"]
@@ -188,16 +149,8 @@ def mode(request: Any) -> str:
 
 @pytest.fixture
 def serve(pki: TestPKI, mode: str) -> Iterator[Callable[..., TlsServer]]:
-    made: List[TlsServer] = []
-
-    def factory(app: App, upgrader: Optional[Upgrader] = None) -> TlsServer:
-        s = TlsServer(pki, mode, app, upgrader)
-        made.append(s)
-        return s
-
-    yield factory
-    for s in made:
-        s.close()
+    with closing_factory(lambda app, upgrader=None: TlsServer(pki, mode, app, upgrader)) as factory:
+        yield factory
 
 
 def dial(pki: TestPKI, srv: TlsServer, **kw: Any) -> Conn:
@@ -558,18 +511,6 @@ def request_head(port: int, key: str, extra: str = "") -> bytes:
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
         f"{extra}\r\n"
     ).encode()
-
-
-def read_head(s: socket.socket) -> Tuple[bytes, bytes]:
-    buf = b""
-    while find_head_end(buf) < 0:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    end = find_head_end(buf)
-    assert end >= 0, buf
-    return buf[:end], buf[end:]
 
 
 def test_pipelined_first_frame(pki: TestPKI, serve: Callable[..., TlsServer]) -> None:
