@@ -1,0 +1,247 @@
+"""UTF-8 fails fast in text frames of every size, on every read path.
+
+A peer streams one text frame whose payload turns invalid early (``F4 90``:
+above U+10FFFF), then stalls without sending the rest.  The reader must fail
+with :class:`ProtocolError` 1007, and the peer get close 1007, while the
+frame is still incomplete: the bytes are checked as they arrive, whatever
+the frame's size (through the read buffer, straight into the result, or into
+the buffer that grows past the first MiB) and however the application
+reads (``read_message``, ``receive_text``, ``next_reader`` with small and
+large reads, ``readinto``, ``net_conn``, ``join_messages``).
+
+Each case runs with the C validator and with the pure-Python one, as server
+(masked frames) and client, and a subset beside a thread that hogs the CPU
+(and the GIL), which changes how the bytes are batched into reads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+import pytest
+
+from conftest import RawPeer, run_in_thread, socket_pair
+
+import gorillaws.utf8 as utf8_module
+from gorillaws import TEXT_MESSAGE, Conn, ProtocolError, join_messages
+
+pytestmark = pytest.mark.timeout(60)
+
+BAD = b"\xf4\x90"  # F4 90 .. can only start a code point above U+10FFFF
+STALL_LIMIT = 5.0  # the read deadline: failing by it means the check waited for the frame
+
+
+def _reads(n: int) -> Callable[[Conn], bytes]:
+    """Read the next message with ``reader.read(n)`` calls."""
+
+    def read(conn: Conn) -> bytes:
+        _, r = conn.next_reader()
+        parts: List[bytes] = []
+        while True:
+            piece = r.read(n)
+            if not piece:
+                return b"".join(parts)
+            parts.append(piece)
+
+    return read
+
+
+def _readinto(conn: Conn) -> bytes:
+    _, r = conn.next_reader()
+    buf = bytearray(65536)
+    parts: List[bytes] = []
+    while True:
+        k = r.readinto(buf)
+        if not k:
+            return b"".join(parts)
+        parts.append(bytes(buf[:k]))
+
+
+def _stream(open_stream: Callable[[Conn], Any]) -> Callable[[Conn], bytes]:
+    """Read one message's worth from a byte stream over the connection.
+
+    The stream does not mark where a message ends: read until the peer's
+    normal close (end of stream) or, for valid text, until ``expected``
+    bytes arrived (set by the test).
+    """
+
+    def read(conn: Conn) -> bytes:
+        stream = open_stream(conn)
+        read_some = getattr(stream, "read1", stream.read)  # join_messages is buffered
+        parts: List[bytes] = []
+        while sum(map(len, parts)) < _expected[0]:
+            piece = read_some(65536)
+            if not piece:
+                break
+            parts.append(piece)
+        return b"".join(parts)
+
+    return read
+
+
+_expected = [1 << 62]  # how many bytes the stream readers wait for
+
+READ_PATHS: Dict[str, Callable[[Conn], bytes]] = {
+    "read_message": lambda c: c.read_message()[1],
+    "receive_text": lambda c: c.receive_text().encode(),
+    "reader.read(100)": _reads(100),
+    "reader.read(16384)": _reads(16384),
+    "reader.read(65536)": _reads(65536),
+    "reader.read()": _reads(-1),
+    "reader.readinto": _readinto,
+    "net_conn": _stream(lambda c: c.net_conn(TEXT_MESSAGE)),
+    "join_messages": _stream(join_messages),
+}
+
+# (frame payload size, offset of the bad byte): through the read buffer,
+# a read straight into the result, and the buffer growing past 1 MiB.
+SHAPES: List[Tuple[int, int]] = [
+    (21, 10),
+    (2000, 1500),
+    (20_000, 10),
+    (100_000, 10),
+    (100_000, 70_000),
+    (3 << 20, 10),
+    (3 << 20, 1_500_000),
+]
+
+
+def valid_text(n: int) -> bytes:
+    """``n`` bytes of valid UTF-8 mixing 1, 2, 3 and 4-byte characters."""
+    unit = "ab\u00e9\u4e2d\U0001f600".encode()
+    text = (unit * (n // len(unit) + 1))[:n]
+    text = text[: len(text.decode("utf-8", "ignore").encode())]  # no cut character at the end
+    return text + b"c" * (n - len(text))
+
+
+def text_frame(size: int, bad_at: int, masked: bool) -> Tuple[bytes, int]:
+    """A text frame of ``size`` payload bytes, invalid at ``bad_at``; and where its payload starts."""
+    return encode_text(valid_text(bad_at) + BAD + b"d" * (size - bad_at - len(BAD)), masked)
+
+
+def encode_text(payload: bytes, masked: bool) -> Tuple[bytes, int]:
+    """One text frame carrying ``payload``; and where the payload starts.
+
+    Masked by XOR of big integers (conftest's byte loop is slow for MiBs).
+    """
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 65536:
+        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    if not masked:
+        return head + payload, len(head)
+    key = os.urandom(4)
+    stream = (key * (n // 4 + 1))[:n]
+    body = (int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
+    head = bytes((head[0], head[1] | 0x80)) + head[2:] + key
+    return head + body, len(head)
+
+
+@pytest.fixture(params=["c", "pure"])
+def validator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which UTF-8 validator new connections use: the C speedup or pure Python."""
+    if request.param == "c":
+        if not utf8_module.HAVE_SPEEDUPS:
+            if os.environ.get("CI") == "true":
+                pytest.fail("the C speedup is not built")
+            pytest.skip("the C speedup is not built")
+    else:
+        monkeypatch.setattr(utf8_module, "_c_validate", None)
+    assert utf8_module.Utf8Validator().uses_speedups == (request.param == "c")
+    return str(request.param)
+
+
+@pytest.fixture
+def pairs() -> Iterator[Callable[[bool], Tuple[Conn, RawPeer]]]:
+    """Factory: ``(conn, peer)`` over 127.0.0.1 TCP; ``conn`` plays the given role."""
+    made: List[Tuple[Conn, RawPeer]] = []
+
+    def make(server: bool) -> Tuple[Conn, RawPeer]:
+        a, b = socket_pair("tcp")
+        conn = Conn(a, is_server=server, close_timeout=1.0)
+        conn.set_read_limit(0)
+        peer = RawPeer(b, masks=server)
+        made.append((conn, peer))
+        return conn, peer
+
+    yield make
+    for conn, peer in made:
+        conn.close_now()
+        peer.close()
+
+
+@pytest.fixture
+def cpu_hog() -> Iterator[None]:
+    """A thread spinning in Python (holding the GIL whenever it can) for the test's length."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        n = 0
+        while not stop.is_set():
+            for _ in range(10_000):
+                n += 1
+
+    t = threading.Thread(target=spin, name="cpu-hog", daemon=True)
+    t.start()
+    yield
+    stop.set()
+    t.join(5.0)
+
+
+def fails_fast(make: Callable[[bool], Tuple[Conn, RawPeer]], server: bool, size: int, bad_at: int, path: str) -> None:
+    conn, peer = make(server)
+    frame, start = text_frame(size, bad_at, masked=server)
+    stalled_at = start + bad_at + len(BAD)  # the rest of the frame never comes
+    sender = run_in_thread(lambda: peer.send_raw(frame[:stalled_at]))
+    closer = run_in_thread(peer.recv_close_and_hang_up)
+    conn.set_read_deadline(time.monotonic() + STALL_LIMIT)
+    with pytest.raises(ProtocolError) as e:
+        READ_PATHS[path](conn)
+    assert e.value.code == 1007, e.value
+    assert closer.join(STALL_LIMIT)[0] == 1007
+    sender.join()
+
+
+@pytest.mark.parametrize("path", list(READ_PATHS))
+@pytest.mark.parametrize("size,bad_at", SHAPES, ids=[f"{s}@{b}" for s, b in SHAPES])
+def test_server_fails_fast(pairs: Any, validator: str, size: int, bad_at: int, path: str) -> None:
+    fails_fast(pairs, True, size, bad_at, path)
+
+
+@pytest.mark.parametrize("path", list(READ_PATHS))
+@pytest.mark.parametrize("size,bad_at", SHAPES[::2], ids=[f"{s}@{b}" for s, b in SHAPES[::2]])
+def test_client_fails_fast(pairs: Any, validator: str, size: int, bad_at: int, path: str) -> None:
+    fails_fast(pairs, False, size, bad_at, path)
+
+
+@pytest.mark.parametrize("server", [True, False], ids=["server", "client"])
+@pytest.mark.parametrize("path", list(READ_PATHS))
+@pytest.mark.parametrize("size,bad_at", [(21, 10), (100_000, 70_000)], ids=["21@10", "100000@70000"])
+def test_fails_fast_beside_a_cpu_hog(
+    pairs: Any, validator: str, cpu_hog: None, size: int, bad_at: int, path: str, server: bool
+) -> None:
+    fails_fast(pairs, server, size, bad_at, path)
+
+
+@pytest.mark.parametrize("path", list(READ_PATHS))
+@pytest.mark.parametrize("size", [21, 20_000, 100_000, 3 << 20])
+def test_valid_text_passes_every_path(pairs: Any, validator: str, size: int, path: str) -> None:
+    """The same sizes, valid, characters cut across reads and TCP segments: the whole text arrives."""
+    conn, peer = pairs(True)
+    payload = valid_text(size)
+    frame, _ = encode_text(payload, masked=True)
+    _expected[0] = size
+    conn.set_read_deadline(time.monotonic() + STALL_LIMIT)
+    try:
+        sender = run_in_thread(lambda: peer.send_raw(frame))
+        got = READ_PATHS[path](conn)
+        sender.join(STALL_LIMIT)
+    finally:
+        _expected[0] = 1 << 62
+    assert got == payload
