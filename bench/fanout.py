@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Fan-out: one publisher, N subscribers (1,000 by default), deliveries per second.
+
+Cases (each server in its own process, its subscribers' clients in two other
+processes that drain raw sockets with one ``selectors`` loop each, as
+``bench/broadcast.py`` does; a delivery counts when the client has the frame):
+
+* ``naive``: gorillaws, one thread loops over the connections calling
+  ``conn.write_message()`` for each message (what code without a hub does);
+* ``hub``: gorillaws, ``gorillaws.hub.Hub()`` in one process: ``publish()``
+  frames once and the hub's 4 writer threads write;
+* ``hub-redis-2p``: two server processes, N/2 subscribers each, sharing the
+  topic through a private ``redis-server``; the publisher lives in the first,
+  which delivers to its own half directly and to the other half via Redis;
+* ``websockets``: websockets' asyncio ``broadcast()`` (websockets.sync has no
+  broadcast; the asyncio server is what its users broadcast with), one event
+  loop in one process, yielding to the loop after each message so it can
+  flush.  Note: ``broadcast()`` has no backpressure and no per-connection
+  bound (a slow client's buffer grows), so it does less work per delivery
+  than a hub that bounds queues and watches for slow sockets.
+
+Each case publishes ``--messages`` messages of ``--size`` bytes as fast as it
+can and is timed from the first publish until the clients hold every frame.
+The machine is shared (2 cores for servers, clients and Redis): read the
+ratios within one run, not the absolute numbers.
+
+Usage::
+
+    python3 bench/fanout.py                     # 1000 subscribers, 300 x 64 B
+    python3 bench/fanout.py --subs 200 --cases hub,websockets
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+import gorillaws as gw  # noqa: E402
+from broadcast import make_payload  # noqa: E402
+
+CASES = ("naive", "hub", "hub-redis-2p", "websockets")
+TOPIC = "fanout"
+WARMUP = 10
+
+
+# ------------------------------------------------------------------ servers
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process has used so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def gorillaws_server(case: str, n: int, redis_url: Optional[str]) -> None:
+    """Accept n connections; on "GO m size" publish m messages; "QUIT" ends."""
+    from gorillaws.hub import Hub
+
+    hub = None
+    if case != "naive":
+        hub = Hub(redis_url=redis_url, queue_size=100_000)
+    lsock = socket.create_server(("127.0.0.1", 0), backlog=n + 16)
+    print("PORT", lsock.getsockname()[1], flush=True)
+    upgrader = gw.Upgrader()
+    conns = []
+    for _ in range(n):
+        sock, _addr = lsock.accept()
+        conn = upgrader.upgrade(sock)
+        conns.append(conn)
+        if hub is not None:
+            hub.subscribe(conn, TOPIC)
+    lsock.close()
+    print("READY", flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if words[0] == "GO":
+            m, payload = int(words[1]), make_payload(int(words[2]))
+            if hub is None:
+                for _ in range(m):
+                    for c in conns:
+                        c.write_message(gw.BINARY_MESSAGE, payload)
+            else:
+                for _ in range(m):
+                    hub.publish(TOPIC, gw.BINARY_MESSAGE, payload)
+            print("SENT", flush=True)
+        elif words[0] == "CPU":
+            print(cpu_seconds(), flush=True)
+        elif words[0] == "STATS":
+            st = hub.stats() if hub is not None else {"dropped": 0, "backend": {}}
+            print("STATS dropped=%d received=%s" % (st["dropped"], st["backend"].get("received", "-")), flush=True)
+        elif words[0] == "QUIT":
+            break
+    if hub is not None:
+        hub.close_timeout = 0.5
+        hub.close()
+    for c in conns:
+        c.close_now()
+
+
+def websockets_server(n: int) -> None:
+    """The same protocol on websockets' asyncio server and ``broadcast()``."""
+    from websockets.asyncio.server import broadcast, serve
+
+    async def main() -> None:
+        conns: set = set()
+        ready = asyncio.Event()
+
+        async def handler(ws: Any) -> None:
+            conns.add(ws)
+            if len(conns) == n:
+                ready.set()
+            await ws.wait_closed()
+
+        loop = asyncio.get_running_loop()
+        async with serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None, max_queue=None) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            print("PORT", port, flush=True)
+            await ready.wait()
+            print("READY", flush=True)
+            while True:
+                line = await loop.run_in_executor(None, sys.stdin.readline)
+                words = line.split()
+                if not words or words[0] == "QUIT":
+                    break
+                if words[0] == "GO":
+                    m, payload = int(words[1]), make_payload(int(words[2]))
+                    for _ in range(m):
+                        broadcast(conns, payload)
+                        await asyncio.sleep(0)  # let the loop flush the transports
+                    print("SENT", flush=True)
+                elif words[0] == "CPU":
+                    print(cpu_seconds(), flush=True)
+                elif words[0] == "STATS":
+                    print("STATS dropped=0 received=-", flush=True)
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------ driver
+class Proc:
+    """A child speaking the line protocol on stdin/stdout."""
+
+    def __init__(self, argv: List[str]) -> None:
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+
+    def send(self, line: str) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def expect(self, word: str) -> str:
+        assert self.p.stdout is not None
+        line = self.p.stdout.readline()
+        if not line.startswith(word):
+            raise RuntimeError(f"{self.p.args!r}: expected {word}, got {line!r}")
+        return line.strip()
+
+    def count(self) -> int:
+        self.send("COUNT")
+        assert self.p.stdout is not None
+        return int(self.p.stdout.readline())
+
+    def cpu(self) -> float:
+        self.send("CPU")
+        assert self.p.stdout is not None
+        return float(self.p.stdout.readline())
+
+    def stop(self) -> None:
+        try:
+            if self.p.stdin is not None:
+                self.p.stdin.close()
+            self.p.wait(30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.p.kill()
+            self.p.wait(5)
+
+
+def wait_counts(clients: List[Proc], expected: int, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while True:
+        got = sum(c.count() for c in clients)
+        if got >= expected:
+            return
+        if time.monotonic() > end:
+            raise RuntimeError(f"clients got {got} of {expected} frames")
+        time.sleep(0.002)
+
+
+def run_case(case: str, n: int, m: int, size: int, redis: Any) -> Dict[str, Any]:
+    me = os.path.abspath(__file__)
+    if case == "hub-redis-2p":
+        parts = [n // 2, n - n // 2]
+        servers = [Proc([sys.executable, me, "_server", case, str(k), redis.url]) for k in parts]
+    elif case == "websockets":
+        parts = [n]
+        servers = [Proc([sys.executable, me, "_ws_server", str(n)])]
+    else:
+        parts = [n]
+        servers = [Proc([sys.executable, me, "_server", case, str(n), "-"])]
+    clients: List[Proc] = []
+    try:
+        ports = [int(s.expect("PORT").split()[1]) for s in servers]
+        # Two client processes in every case, so the client side costs the same.
+        plan = [(ports[0], n // 2), (ports[0], n - n // 2)] if len(ports) == 1 else list(zip(ports, parts))
+        for port, k in plan:
+            clients.append(Proc([sys.executable, os.path.join(HERE, "broadcast.py"), "_client", str(port), str(k), "off"]))
+        for c in clients:
+            c.expect("READY")
+        for s in servers:
+            s.expect("READY")
+        if redis is not None and case == "hub-redis-2p":
+            end = time.monotonic() + 10
+            while b":2\r\n" not in redis.command("PUBSUB", "NUMSUB", "gorillaws:hub:" + TOPIC):
+                if time.monotonic() > end:
+                    raise RuntimeError("the servers did not subscribe in Redis")
+                time.sleep(0.02)
+        servers[0].send(f"GO {WARMUP} {size}")
+        servers[0].expect("SENT")
+        wait_counts(clients, WARMUP * n)
+        cpu0 = sum(s.cpu() for s in servers)
+        t0 = time.perf_counter()
+        servers[0].send(f"GO {m} {size}")
+        wait_counts(clients, (WARMUP + m) * n)
+        dt = time.perf_counter() - t0
+        servers[0].expect("SENT")
+        cpu = sum(s.cpu() for s in servers) - cpu0
+        stats = []
+        for s in servers:
+            s.send("STATS")
+            stats.append(s.expect("STATS"))
+        return {"case": case, "subs": n, "messages": m, "size": size, "seconds": dt,
+                "deliveries_per_s": n * m / dt, "server_cpu_s": cpu, "per_cpu_s": n * m / cpu, "stats": stats}
+    finally:
+        for s in servers:
+            try:
+                s.send("QUIT")
+            except OSError:
+                pass
+            s.stop()
+        for c in clients:
+            c.stop()
+
+
+def main(argv: List[str]) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--subs", type=int, default=1000)
+    ap.add_argument("--messages", type=int, default=300)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--cases", default=",".join(CASES))
+    args = ap.parse_args(argv)
+    cases = args.cases.split(",")
+    redis = None
+    if "hub-redis-2p" in cases:
+        from tests.redis_server import RedisServer  # a private redis-server on a free port
+
+        redis = RedisServer("redis-server")
+        redis.start()
+    rows = []
+    try:
+        for case in cases:
+            row = run_case(case, args.subs, args.messages, args.size, redis)
+            rows.append(row)
+            print(f"{case}: {row['deliveries_per_s']:,.0f} deliveries/s, {row['per_cpu_s']:,.0f} per server CPU-second  "
+                  f"{row['stats']}", file=sys.stderr, flush=True)
+    finally:
+        if redis is not None:
+            redis.cleanup()
+    wall = {r["case"]: r["deliveries_per_s"] for r in rows}
+    cpu = {r["case"]: r["per_cpu_s"] for r in rows}
+
+    def ratio(table: Dict[str, float], case: str, to: str) -> str:
+        return f"{table[case] / table[to]:.2f}x" if to in table else "-"
+
+    print(f"\nFan-out: 1 publisher, {args.subs} subscribers, {args.messages} messages of {args.size} B "
+          f"({'C speedups' if gw.mask.HAVE_SPEEDUPS else 'pure Python'}; {os.cpu_count()} CPUs shared with the clients)\n")
+    print("| case | deliveries/s (wall) | vs websockets | vs hub 1 process | deliveries per server CPU-second | vs websockets |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        c = r["case"]
+        print(f"| {c} | {wall[c]:,.0f} | {ratio(wall, c, 'websockets')} | {ratio(wall, c, 'hub')} | "
+              f"{cpu[c]:,.0f} | {ratio(cpu, c, 'websockets')} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_server":
+        gorillaws_server(sys.argv[2], int(sys.argv[3]), None if sys.argv[4] == "-" else sys.argv[4])
+    elif len(sys.argv) > 1 and sys.argv[1] == "_ws_server":
+        websockets_server(int(sys.argv[2]))
+    else:
+        main(sys.argv[1:])
