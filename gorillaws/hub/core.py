@@ -49,6 +49,7 @@ OVERFLOW_DROP = "drop"
 # Messages one writer sends to one subscriber before it serves the next
 # subscriber: keeps a subscriber with a long backlog from starving the others.
 _BATCH = 32
+_BATCH_BYTES = 16 * 1024
 # Bound on sending a close frame to one subscriber: a writer never waits
 # longer than this for a peer.
 _CLOSE_WRITE_WAIT = 1.0
@@ -555,18 +556,25 @@ class Hub:
         if close_with is not None:
             self._send_close(sub, *close_with)
             return
+        if not sub.writable():
+            self._parker.park(sub)
+            return
+        # A batch: at most _BATCH messages and _BATCH_BYTES bytes, so that a
+        # socket that had room when polled is unlikely to fill up (and block
+        # this writer) before the batch is out.
+        batch: List[Tuple[_Topic, PreparedMessage]] = []
+        size = 0
+        with sub.lock:
+            pending = sub.pending
+            while pending and len(batch) < _BATCH and size < _BATCH_BYTES:
+                item = pending.popleft()
+                batch.append(item)
+                size += len(item[1].data)
         delivered: Dict[_Topic, int] = {}
         conn = sub.conn
         try:
-            for _ in range(_BATCH):
-                if not sub.writable():
-                    self._parker.park(sub)
-                    return
-                with sub.lock:
-                    if not sub.pending or sub.gone or sub.close_with is not None:
-                        break
-                    t, pm = sub.pending.popleft()
-                conn.set_write_deadline(time.monotonic() + self.write_timeout)
+            conn.set_write_deadline(time.monotonic() + self.write_timeout)
+            for t, pm in batch:
                 conn.write_prepared_message(pm)
                 delivered[t] = delivered.get(t, 0) + 1
         except (WebSocketError, OSError) as err:
