@@ -21,6 +21,7 @@ Generic on purpose: any test file may use these.
 from __future__ import annotations
 
 import os
+import platform
 import socket
 import struct
 import threading
@@ -32,6 +33,19 @@ import pytest
 from gorillaws import Conn
 
 TRANSPORTS = ("socketpair", "tcp")
+
+
+def pytest_report_header(config: Any) -> str:
+    """Name the Python and say whether the C speedup is in use (CI runs several of each)."""
+    from gorillaws import mask
+
+    if mask.HAVE_SPEEDUPS:
+        speedup = "in use"
+    elif os.environ.get("GORILLAWS_NO_SPEEDUPS"):
+        speedup = "off (GORILLAWS_NO_SPEEDUPS is set)"
+    else:
+        speedup = "not built (pure Python)"
+    return f"gorillaws: Python {platform.python_version()}, C speedup {speedup}"
 
 # Every socket read in the helpers below is bounded by this (seconds).
 IO_TIMEOUT = 5.0
@@ -202,13 +216,24 @@ class RawPeer:
         """Send a close frame (``code`` None: empty payload)."""
         self.send_frame(8, b"" if code is None else close_payload(code, reason))
 
+    def _recv_some(self, deadline: float, what: str) -> bytes:
+        """One ``recv`` bounded by ``deadline``; :class:`TimeoutError` (saying ``what``) when it passes.
+
+        ``socket.timeout`` is converted because it is a ``TimeoutError`` only
+        from Python 3.10 on, and the tests expect ``TimeoutError`` on 3.9 too.
+        """
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(what)
+        self.sock.settimeout(left)
+        try:
+            return self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError(what) from None
+
     def _recv_exact(self, n: int, deadline: float) -> bytes:
         while len(self._buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("raw peer: timed out waiting for bytes")
-            self.sock.settimeout(left)
-            chunk = self.sock.recv(65536)
+            chunk = self._recv_some(deadline, "raw peer: timed out waiting for bytes")
             if not chunk:
                 raise EOFError("raw peer: connection closed")
             self._buf += chunk
@@ -282,12 +307,8 @@ class RawPeer:
         got = bytes(self._buf)
         self._buf.clear()
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("raw peer: the connection was not closed")
-            self.sock.settimeout(left)
             try:
-                chunk = self.sock.recv(65536)
+                chunk = self._recv_some(deadline, "raw peer: the connection was not closed")
             except ConnectionResetError:
                 return got
             if not chunk:
