@@ -72,7 +72,7 @@ from typing import (
 )
 
 from .conn import Conn
-from .exceptions import CloseError, HandshakeError, WebSocketError
+from .exceptions import CloseError, HandshakeError, WebSocketError, close_code_for
 from .frames import CLOSE_GOING_AWAY, CLOSE_INTERNAL_SERVER_ERR, CLOSE_MESSAGE, format_close_message
 from .handshake import check_same_origin, origin_allowed
 from .http11 import Headers, Response, serialize_response
@@ -200,13 +200,20 @@ def run_handler(
 ) -> None:
     """Run ``call()`` (an application's code for ``conn``), then close ``conn``.
 
-    Returns normally in every case; the connection is closed with 1000 after
-    a return, or with 1011 after an exception, which is logged with its
-    traceback as ``"<what> <subject> raised"`` (two parts, so that no
-    string is built per connection unless something is logged).  Not errors, so logged at DEBUG only:
-    :class:`~gorillaws.CloseError` (the peer closed), and any WebSocket or
-    socket error once the connection was closed or ``stopping()`` is true
-    (a shutdown closed it under the handler's feet).
+    Returns normally in every case.  The connection is closed with 1000
+    after a return; after an application error (any exception but the two
+    kinds below), with 1011, and the error is logged at ERROR with its
+    traceback as ``"<what> <subject> raised"`` (two parts, so that no string
+    is built per connection unless something is logged).  Not application
+    errors:
+
+    * :class:`~gorillaws.CloseError`: the peer closed; DEBUG;
+    * other WebSocket and socket errors (a protocol error or oversized
+      message from the peer, a reset, a deadline that passed): one INFO
+      line, no traceback, closed with the code the error carries
+      (:func:`~gorillaws.exceptions.close_code_for`: 1002, 1009, ...); DEBUG
+      only once the connection was closed or ``stopping()`` is true (a
+      shutdown closed it under the handler's feet).
     """
     code, reason = 1000, ""
     try:
@@ -217,8 +224,8 @@ def run_handler(
         if conn.closed or stopping():
             logger.debug("%s %s: ended by shutdown: %s", what, subject, e)
         else:
-            logger.exception("%s %s raised", what, subject)
-            code, reason = CLOSE_INTERNAL_SERVER_ERR, "internal error"
+            logger.info("%s %s: connection failed: %s", what, subject, e)
+            code, reason = close_code_for(e) or CLOSE_INTERNAL_SERVER_ERR, ""
     except Exception:
         logger.exception("%s %s raised", what, subject)
         code, reason = CLOSE_INTERNAL_SERVER_ERR, "internal error"

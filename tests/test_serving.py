@@ -150,6 +150,31 @@ def test_client_close_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+@pytest.mark.parametrize("case", ["read limit", "read deadline"])
+def test_peer_errors_are_one_line_not_a_traceback(caplog: pytest.LogCaptureFixture, case: str) -> None:
+    """Too big a message, or a silent client past the handler's read deadline:
+    the connection ends with the error's own code and an INFO line, no ERROR."""
+    done = threading.Event()
+
+    def handler(conn: Conn) -> None:
+        conn.set_read_limit(16)
+        conn.set_read_deadline(time.monotonic() + 0.3)
+        try:
+            echo(conn)
+        finally:
+            done.set()
+
+    with caplog.at_level(logging.DEBUG, logger="gorillaws.serving"):
+        with running(handler) as srv, dial(srv) as conn:
+            if case == "read limit":
+                conn.write_message(TEXT_MESSAGE, "x" * 100)
+                assert close_code(conn) == 1009
+            else:
+                assert close_code(conn) in (1011, 1006)
+            assert done.wait(TIMEOUT)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+
+
 def test_handler_with_request() -> None:
     seen: List[str] = []
 
