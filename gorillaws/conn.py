@@ -1728,8 +1728,13 @@ class _MessageWriter(io.RawIOBase):
             if self._compress:
                 self._buf += conn._compression.finish_message()
             self._flush_frame(bytes(self._buf), True)
-        finally:
+        except WebSocketError:
             self._release(conn)
+            raise
+        except BaseException as e:
+            self._abandon(e)  # the final frame did not go out
+            raise
+        self._release(conn)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         """End the ``with`` block: on success send the end of the message.

@@ -661,3 +661,83 @@ def test_signal_interrupting_a_read_mid_frame_leaves_a_family_error(raw_peer: Ra
     with pytest.raises(ConnectionClosedError) as ei:
         conn.read_message()
     assert isinstance(ei.value.__cause__, Interrupt) and ei.value.fatal
+
+
+def test_interrupt_while_ending_a_fragmented_message_breaks_writing(raw_peer: RawFactory) -> None:
+    # Fragments are out and the final frame is not: a new message must not follow.
+    conn, peer = raw_peer(server=True, write_buffer_size=128)
+    w = conn.next_writer(BINARY_MESSAGE)
+    w.write(b"z" * 200)  # one fragment out, 72 bytes buffered
+    conn._io.sock = _HalfThenRaise(conn._sock, KeyboardInterrupt())  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        w.close()
+    conn._io.sock = conn._sock
+    _assert_writes_broken(conn, KeyboardInterrupt)
+    f = peer.recv_frame()
+    assert not f.fin and f.payload == b"z" * 128
+    conn.close()
+    assert len(peer.expect_eof()) == 3  # the start of the cut-off final frame, nothing after
+
+
+def _deflate_pair() -> Tuple[Conn, Conn]:
+    from gorillaws.deflate import COMPRESSION_CONTEXT_TAKEOVER, DeflateParams, PerMessageDeflate
+
+    a, b = socket_pair("socketpair")
+    params = DeflateParams()
+    server = Conn(a, is_server=True, compression=PerMessageDeflate(params, True, COMPRESSION_CONTEXT_TAKEOVER))
+    client = Conn(b, is_server=False, compression=PerMessageDeflate(params, False, COMPRESSION_CONTEXT_TAKEOVER))
+    return server, client
+
+
+def test_interrupted_compression_leaves_no_stale_context() -> None:
+    server, client = _deflate_pair()
+    try:
+        codec = server.compression
+        real = codec.compress_message
+
+        def compress_then_interrupt(data: Any) -> bytes:
+            real(data)  # zlib now holds this message in its history
+            raise KeyboardInterrupt
+
+        codec.compress_message = compress_then_interrupt
+        text = b"the same words again and again " * 20
+        with pytest.raises(KeyboardInterrupt):
+            server.write_message(TEXT_MESSAGE, text)
+        del codec.compress_message
+        server.write_message(TEXT_MESSAGE, text)  # would refer to the unsent copy
+        assert client.read_message() == (TEXT_MESSAGE, text)
+    finally:
+        server.close_now()
+        client.close_now()
+
+
+def test_interrupt_before_the_final_compressed_frame_breaks_writing() -> None:
+    import os
+
+    server, client = _deflate_pair()
+    sink = bytearray(65536)
+
+    def drain() -> None:  # the raw bytes only: the client Conn is not read
+        while client._sock.recv_into(sink):
+            pass
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    try:
+        server.write_buffer_size = 128
+        codec = server.compression
+
+        def interrupt() -> bytes:
+            raise KeyboardInterrupt
+
+        w = server.next_writer(BINARY_MESSAGE)
+        w.write(os.urandom(100_000))  # incompressible: fragments go out
+        codec.finish_message = interrupt
+        with pytest.raises(KeyboardInterrupt):
+            w.close()
+        del codec.finish_message
+        _assert_writes_broken(server, KeyboardInterrupt)
+    finally:
+        server.close_now()
+        drainer.join(5)
+        client.close_now()
