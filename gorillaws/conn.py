@@ -1250,21 +1250,20 @@ class Conn:
             self._check_writable()
             level = codec.level if compress else 0
             wbits = codec.out_window_bits if compress else 15
-            rsv, payload = pm._payload(compress, level, wbits)
+            head: bytes
+            data: Buffer
             if self.is_server:
-                frame = pm._server_frame(compress, level, wbits)
-                self._acquire(self._send_lock, deadline)
-                try:
-                    self._send_frame(frame, b"", deadline)
-                finally:
-                    self._send_lock.release()
+                # The whole frame, shared by every server connection with these options.
+                head, data = pm._server_frame(compress, level, wbits), b""
             else:
-                head, masked = self._frame_bytes(pm.message_type, payload, True, rsv)
-                self._acquire(self._send_lock, deadline)
-                try:
-                    self._send_frame(head, masked, deadline)
-                finally:
-                    self._send_lock.release()
+                rsv, payload = pm._payload(compress, level, wbits)
+                head, data = self._frame_bytes(pm.message_type, payload, True, rsv)
+            past = self._write_deadline_past
+            self._acquire(self._send_lock, deadline, past)
+            try:
+                self._send_frame(head, data, deadline, past)
+            finally:
+                self._send_lock.release()
         finally:
             self._release_message_lock()
 
