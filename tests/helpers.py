@@ -11,11 +11,14 @@ read is bounded by :data:`TIMEOUT`, and every server joins its threads on
 * :class:`HTTPServerHarness`: a ``ThreadingHTTPServer`` whose ``do_GET``
   (and ``do_POST``) calls ``app(handler)``, optionally behind TLS.
 * :func:`upgrade_request`, :func:`read_head`, :func:`read_response`,
-  :func:`raw_request`, :func:`read_until_close`: write a hand-made request,
+  :func:`raw_request`, :func:`recv_at_least`, :func:`read_until_close`: write a hand-made request,
   read a response head the way a test needs it.
 * :func:`silent_listener` and :func:`full_listener`: peers that never answer
   (the handshake or TLS phase hangs) and that never accept (the TCP connect
   itself hangs), for timeouts and cancellation.
+* :func:`encode_frame`, :func:`mask_bytes`, :func:`close_payload`: frames
+  built by hand, independently of gorillaws, for raw frame peers (the
+  conformance fuzzer's :class:`~conformance.fuzzer.FuzzPeer`).
 * :func:`closing_factory`: the body of a fixture that hands out servers and
   closes them all at teardown.
 * :func:`echo`: the usual server-side app; :func:`wait_for`: poll a
@@ -28,9 +31,10 @@ import contextlib
 import http.server
 import socket
 import ssl
+import struct
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar, Union
 
 from gorillaws import Conn, WebSocketError
 from gorillaws.handshake import generate_key
@@ -58,6 +62,60 @@ def wait_for(cond: Callable[[], Any], timeout: float = TIMEOUT) -> None:
     while not cond():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+# ----------------------------------------------------------------------
+# Hand-made frames (independent of gorillaws)
+# ----------------------------------------------------------------------
+
+
+def mask_bytes(data: bytes, key: bytes) -> bytes:
+    """XOR ``data`` with the repeated 4-byte ``key`` (a big-integer XOR, not gorillaws.mask)."""
+    n = len(data)
+    if not n:
+        return b""
+    reps = key * (n // 4 + 1)
+    return (int.from_bytes(data, "big") ^ int.from_bytes(reps[:n], "big")).to_bytes(n, "big")
+
+
+def close_payload(code: Optional[int], reason: Union[bytes, str] = b"") -> bytes:
+    """A close frame payload: big-endian code then reason (``code`` None: empty)."""
+    if code is None:
+        return b""
+    if isinstance(reason, str):
+        reason = reason.encode("utf-8")
+    return struct.pack("!H", code) + reason
+
+
+def encode_frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    key: Optional[bytes] = None,
+    length: Optional[int] = None,
+    length_form: Optional[int] = None,
+) -> bytes:
+    """One frame built by hand.
+
+    ``key`` masks the payload (None: unmasked).  ``length`` overrides the
+    length written in the header (a lying header); ``length_form`` forces
+    the 7, 16 or 64-bit length encoding (a non-minimal one).
+    """
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | (rsv & 0x70) | (opcode & 0x0F)
+    m = 0x80 if key is not None else 0
+    form = length_form or (7 if n < 126 else 16 if n <= 0xFFFF else 64)
+    if form == 7:
+        head = bytes((b0, m | n))
+    elif form == 16:
+        head = bytes((b0, m | 126)) + struct.pack("!H", n)
+    else:
+        head = bytes((b0, m | 127)) + struct.pack("!Q", n)
+    if key is not None:
+        return head + key + mask_bytes(payload, key)
+    return head + payload
 
 
 # ----------------------------------------------------------------------
@@ -116,6 +174,16 @@ def raw_request(port: int, data: bytes, timeout: float = TIMEOUT) -> Tuple[Respo
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
         return read_response(s)
+
+
+def recv_at_least(sock: socket.socket, n: int, have: bytes = b"") -> bytes:
+    """``have`` plus what arrives until there are ``n`` bytes (fewer if the peer closes first)."""
+    while len(have) < n:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        have += chunk
+    return have
 
 
 def read_until_close(sock: socket.socket) -> bytes:

@@ -158,22 +158,14 @@ def test_tls_handshake_timeout() -> None:
         assert time.monotonic() - t0 < 5
 
 
-def test_wss_through_tinyproxy(pki: TestPKI, server: TlsWsServer) -> None:
-    with tinyproxy() as pport:
+@pytest.mark.parametrize("proxy_kind, scheme", [("tinyproxy", "http"), ("microsocks", "socks5h")])
+def test_wss_through_a_proxy(pki: TestPKI, server: TlsWsServer, proxy_kind: str, scheme: str) -> None:
+    run = tinyproxy if proxy_kind == "tinyproxy" else microsocks
+    with run() as pport:
         d = Dialer(
-            proxy=lambda u: f"http://127.0.0.1:{pport}", tls_client_config=client_ctx(pki), handshake_timeout=10
+            proxy=lambda u: f"{scheme}://127.0.0.1:{pport}", tls_client_config=client_ctx(pki), handshake_timeout=10
         )
-        conn, _ = d.dial(f"wss://localhost:{server.port}/via-proxy")
-        echo_ok(conn)
-    assert server.sni == ["localhost"]
-
-
-def test_wss_through_microsocks(pki: TestPKI, server: TlsWsServer) -> None:
-    with microsocks() as pport:
-        d = Dialer(
-            proxy=lambda u: f"socks5h://127.0.0.1:{pport}", tls_client_config=client_ctx(pki), handshake_timeout=10
-        )
-        conn, _ = d.dial(f"wss://localhost:{server.port}/via-socks")
+        conn, _ = d.dial(f"wss://localhost:{server.port}/via-{proxy_kind}")
         echo_ok(conn)
     assert server.sni == ["localhost"]
 

@@ -41,6 +41,7 @@ from helpers import (
     raw_request,
     read_head,
     read_until_close,
+    recv_at_least,
     upgrade_request,
     wait_for,
 )
@@ -264,11 +265,7 @@ def test_pipelined_first_frame_reaches_conn(serve: Callable[[App], Server]) -> N
         resp = parse_response_head(head)
         assert resp.status == 101
         assert resp.headers["Sec-WebSocket-Accept"] == accept_key(key)
-        while len(rest) < 12:
-            chunk = s.recv(4096)
-            assert chunk
-            rest += chunk
-        assert rest[:12] == b"\x81\x0aearly bird"
+        assert recv_at_least(s, 12, rest)[:12] == b"\x81\x0aearly bird"
         s.sendall(build_frame(8, b"\x03\xe8", key=b"\x00\x00\x00\x00"))
 
 

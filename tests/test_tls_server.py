@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from certs import TestPKI, make_test_pki  # noqa: E402
 from conftest import build_frame  # noqa: E402
-from helpers import AcceptLoop, HTTPServerHarness, closing_factory, read_head  # noqa: E402
+from helpers import AcceptLoop, HTTPServerHarness, closing_factory, read_head, recv_at_least  # noqa: E402
 
 from gorillaws import (  # noqa: E402
     BINARY_MESSAGE,
@@ -527,19 +527,9 @@ def test_pipelined_first_frame(pki: TestPKI, serve: Callable[..., TlsServer]) ->
             assert resp.status == 101
             assert resp.headers.get("Sec-WebSocket-Accept") == accept_key(key)
             want = b"\x81\x05first\x82\x06second"
-            while len(rest) < len(want):
-                chunk = s.recv(4096)
-                assert chunk
-                rest += chunk
-            assert rest == want
+            assert recv_at_least(s, len(want), rest) == want
             s.sendall(build_frame(8, b"\x03\xe8", key=b"\x01\x02\x03\x04"))
-            closing = b""
-            while len(closing) < 4:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                closing += chunk
-            assert closing[:4] == b"\x88\x02\x03\xe8"
+            assert recv_at_least(s, 4)[:4] == b"\x88\x02\x03\xe8"
     srv.check()
 
 

@@ -22,7 +22,9 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from helpers import close_payload, encode_frame, mask_bytes  # frames built by hand, shared with the unit tests
 
 __all__ = [
     "Frame",
@@ -37,47 +39,6 @@ __all__ = [
 TEXT, BINARY, CLOSE, PING, PONG, CONT = 1, 2, 8, 9, 10, 0
 RSV1, RSV2, RSV3 = 0x40, 0x20, 0x10
 _TAIL = b"\x00\x00\xff\xff"
-
-
-def mask_bytes(data: bytes, key: bytes) -> bytes:
-    """XOR ``data`` with the repeated 4-byte ``key`` (big-integer trick; independent of gorillaws)."""
-    n = len(data)
-    if not n:
-        return b""
-    reps = key * (n // 4 + 1)
-    return (int.from_bytes(data, "big") ^ int.from_bytes(reps[:n], "big")).to_bytes(n, "big")
-
-
-def close_payload(code: Optional[int], reason: Union[bytes, str] = b"") -> bytes:
-    """A close frame payload: big-endian code then reason (``code`` None: empty)."""
-    if code is None:
-        return b""
-    if isinstance(reason, str):
-        reason = reason.encode("utf-8")
-    return struct.pack("!H", code) + reason
-
-
-def encode_frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    key: Optional[bytes] = None,
-) -> bytes:
-    """One frame, built by hand (``key``: masking key, None for unmasked)."""
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | (rsv & 0x70) | (opcode & 0x0F)
-    m = 0x80 if key is not None else 0
-    if n < 126:
-        head = bytes((b0, m | n))
-    elif n <= 0xFFFF:
-        head = bytes((b0, m | 126)) + struct.pack("!H", n)
-    else:
-        head = bytes((b0, m | 127)) + struct.pack("!Q", n)
-    if key is not None:
-        return head + key + mask_bytes(payload, key)
-    return head + payload
 
 
 class Frame(NamedTuple):
@@ -225,20 +186,13 @@ class FuzzPeer:
             self.send_failed = "%s: %s" % (type(e).__name__, e)
 
     def send_frame(
-        self,
-        opcode: int,
-        payload: bytes = b"",
-        *,
-        fin: bool = True,
-        rsv: int = 0,
-        mask: Optional[bool] = None,
-        chop: Optional[int] = None,
-        delay: float = 0.0,
+        self, opcode: int, payload: bytes = b"", *, chop: Optional[int] = None, delay: float = 0.0, **frame_args: Any
     ) -> None:
-        """Build and send one frame (see :meth:`frame`), optionally chopped into small writes."""
+        """Build one frame (``frame_args``: ``fin``, ``rsv``, ``mask``; see :meth:`frame`) and send it,
+        optionally chopped into small writes."""
         if opcode == CLOSE:
             self.close_sent = True
-        self.send_raw(self.frame(opcode, payload, fin=fin, rsv=rsv, mask=mask), chop, delay)
+        self.send_raw(self.frame(opcode, payload, **frame_args), chop, delay)
 
     def send_frames(self, frames: Sequence[bytes], chop: Optional[int] = None, delay: float = 0.0) -> None:
         """Send several prebuilt frames in one go (one write unless chopped)."""
