@@ -705,7 +705,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server = Server(handle, args.host, args.port, upgrader=upgrader)
     except OSError as exc:
-        _err(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        _err(f"cannot listen on {args.host}:{args.port}: {os.strerror(exc.errno) if exc.errno else exc}")
         return EXIT_ERROR
     # The Server's handlers stop it gracefully; ours also remember which
     # signal it was, for the exit code.

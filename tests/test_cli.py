@@ -573,12 +573,13 @@ def test_serve_port_in_use() -> None:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     s.listen(1)
+    port = s.getsockname()[1]
     try:
-        r = run_cli("serve", "--port", str(s.getsockname()[1]))
+        r = run_cli("serve", "--port", str(port))
     finally:
         s.close()
     assert r.returncode == 1
-    assert b"cannot listen" in r.stderr
+    assert r.stderr == b"gorillaws: cannot listen on 127.0.0.1:%d: Address already in use\n" % port
 
 
 def test_serve_logs_connections() -> None:

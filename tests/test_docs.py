@@ -180,6 +180,7 @@ EXPECTED_PAGES = [
     "wsgi-flask-gunicorn.md",
     "net-conn.md",
     "porting.md",
+    "troubleshooting.md",
 ]
 
 
@@ -217,3 +218,82 @@ def test_porting_table_names_every_gorilla_name() -> None:
         text = f.read()
     missing = [n for n in GORILLA_NAMES if not re.search(rf"`(?:[\w.&*]*\.)?{n}(?:`|\()", text)]
     assert not missing, f"porting.md does not mention: {missing}"
+
+
+# ---------------------------------------------------------------------------
+# The API reference (Sphinx autodoc over docs/api/*.rst; built by .ci/docs)
+# ---------------------------------------------------------------------------
+
+
+def _public_modules() -> List[str]:
+    """Every module of the package a user may import (not ``_private`` ones, not ``__main__``)."""
+    pkg = os.path.join(ROOT, "gorillaws")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(pkg):
+        dirnames[:] = [d for d in dirnames if not d.startswith(("_", "."))]
+        for name in filenames:
+            if name.endswith(".py") and (name == "__init__.py" or not name.startswith("_")):
+                rel = os.path.relpath(os.path.join(dirpath, name), ROOT)[: -len(".py")]
+                found.append(rel.replace(os.sep, ".").replace(".__init__", ""))
+    return sorted(found)
+
+
+def test_every_public_module_is_in_the_api_reference() -> None:
+    api = os.path.join(DOCS_DIR, "api")
+    text = ""
+    for name in sorted(os.listdir(api)):
+        if name.endswith(".rst"):
+            with open(os.path.join(api, name), encoding="utf-8") as f:
+                text += f.read()
+    documented = set(re.findall(r"^\.\. automodule:: (\S+)", text, re.M))
+    missing = [m for m in _public_modules() if m not in documented]
+    assert not missing, f"add these modules to docs/api/*.rst: {missing}"
+    with open(os.path.join(api, "index.rst"), encoding="utf-8") as f:
+        index = f.read()
+    pages = [n[:-4] for n in os.listdir(api) if n.endswith(".rst") and n != "index.rst"]
+    assert all(re.search(rf"^\s+{p}$", index, re.M) for p in pages), "index.rst's toctree lists every page"
+
+
+# ---------------------------------------------------------------------------
+# Troubleshooting quotes the messages the library really produces
+# ---------------------------------------------------------------------------
+
+
+def _troubleshooting() -> str:
+    with open(os.path.join(DOCS_DIR, "troubleshooting.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_troubleshooting_quotes_the_deadline_messages() -> None:
+    import time
+
+    import gorillaws
+    from tests.conftest import make_conn_pair
+
+    page = _troubleshooting()
+    server, client = make_conn_pair()
+    try:
+        client.set_read_deadline(5)  # the mistake: a duration
+        with pytest.raises(gorillaws.DeadlineExceeded) as info:
+            client.read_message()
+        assert f"DeadlineExceeded: {info.value}" in page
+        with pytest.raises(ValueError) as bad:
+            client.set_read_deadline(time.time() + 5)
+        # The number differs from run to run; the sentence must not.
+        quoted = re.search(r"ValueError: (read deadline [\d.]+ .*)", page)
+        assert quoted, "the time.time() message is quoted"
+        assert re.sub(r"[\d.]+", "N", str(bad.value), count=1) == re.sub(r"[\d.]+", "N", quoted.group(1), count=1)
+    finally:
+        server.close_now()
+        client.close_now()
+
+
+def test_troubleshooting_quotes_the_read_limit_and_426_messages() -> None:
+    import gorillaws
+    from gorillaws import serving
+
+    page = _troubleshooting()
+    assert f"ErrReadLimit: {gorillaws.ErrReadLimit()}" in page
+    assert f"CloseError: {gorillaws.CloseError(1009, str(gorillaws.ErrReadLimit()))}" in page
+    assert serving._NOT_WEBSOCKET_BODY.decode().strip() in page
+    assert "read limit, 1 MiB" in page and gorillaws.DEFAULT_READ_LIMIT == 1 << 20
