@@ -47,13 +47,9 @@ _T = TypeVar("_T")
 
 def echo(conn: Conn) -> None:
     """Echo every message until the peer closes or fails; then close."""
-    with conn:
+    with conn, contextlib.suppress(WebSocketError, OSError):
         while True:
-            try:
-                mt, data = conn.read_message()
-            except (WebSocketError, OSError):
-                return
-            conn.write_message(mt, data)
+            conn.write_message(*conn.read_message())
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = TIMEOUT) -> None:

@@ -115,10 +115,7 @@ def _echo(conn: Conn, mode: str) -> None:
         while True:
             mt, reader = conn.next_reader()
             w = conn.next_writer(mt)
-            while True:
-                chunk = reader.read(4096)
-                if not chunk:
-                    break
+            for chunk in iter(lambda: reader.read(4096), b""):
                 w.write(chunk)
             w.close()
 
