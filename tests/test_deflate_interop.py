@@ -14,6 +14,7 @@ tests skip, or fail under ``CI=true``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import random
@@ -241,6 +242,10 @@ ws_deflate = pytest.importorskip("websockets.extensions.permessage_deflate")
 from websockets.sync.client import connect as ws_connect  # noqa: E402
 from websockets.sync.server import serve as ws_serve  # noqa: E402
 
+# websockets >= 17.1 wants legacy=True when connect() is not a context manager;
+# the releases for Python 3.9 and 3.10 (15.x, 16.x) do not take the flag.
+WS_DIRECT: Dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
+
 # (peer settings, header the negotiation must produce for (ct, nct))
 WS_CLIENT_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = {
     "default": (
@@ -405,7 +410,7 @@ def test_prepared_messages_to_websockets_clients(mode_name: str, monkeypatch: py
             holder: List[Any] = []
             t = threading.Thread(
                 target=lambda: holder.append(
-                    ws_connect(url, extensions=[factory], compression=None, open_timeout=TIMEOUT, legacy=True)
+                    ws_connect(url, extensions=[factory], compression=None, open_timeout=TIMEOUT, **WS_DIRECT)
                 )
             )
             t.start()
