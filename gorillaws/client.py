@@ -415,14 +415,15 @@ def _read_response(
     """Read and parse the response head; returns it and the bytes that followed it."""
     bad = "websocket: bad handshake"
     # A TLS server answers a plain request with a reset, an alert or silence.
-    tls_hint = "" if target.secure else "; if the server speaks TLS, did you mean wss://?"
+    tls_hint = "" if target.secure else "if the server speaks TLS, did you mean wss://?"
     try:
         head, rest = read_http_head(head_reader(io, deadline, cancel), response=True)
         return parse_response_head(head), rest
     except HeadEOF as exc:
         if exc.received:
             raise ErrBadHandshake(f"{bad}: connection closed before the response head was complete") from None
-        raise ErrBadHandshake(f"{bad}: {target.url} closed the connection without answering{tls_hint}") from None
+        hint = f" ({tls_hint})" if tls_hint else ""
+        raise ErrBadHandshake(f"{bad}: {target.url} closed the connection without answering{hint}") from None
     except HttpParseError as exc:
         if exc.not_http == "a TLS record" and not target.secure:
             raise ErrBadHandshake(f"{bad}: {target.url} answered with TLS: did you mean wss://?") from None
@@ -430,7 +431,7 @@ def _read_response(
             raise ErrBadHandshake(f"{bad}: {target.url} does not speak HTTP: it sent {exc.not_http}") from None
         raise ErrBadHandshake(f"{bad}: malformed response: {exc}") from None
     except ConnectionResetError as exc:
-        raise dial_error(exc, f"websocket: reading the handshake response from {target.url}{tls_hint}") from None
+        raise dial_error(exc, f"websocket: reading the handshake response from {target.url}", tls_hint) from None
 
 
 def _check_response(

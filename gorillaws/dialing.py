@@ -84,10 +84,11 @@ class DialError(OSError):
 _ERROR_TYPES: Dict[Type[OSError], Type[DialError]] = {}
 
 
-def dial_error(err: OSError, what: str) -> DialError:
-    """``err`` as a :class:`DialError` whose message is ``"<what>: <reason>"``.
+def dial_error(err: OSError, what: str, hint: str = "") -> DialError:
+    """``err`` as a :class:`DialError` whose message is ``"<what>: <reason>"`` (then ``hint``).
 
-    ``what`` says what was attempted, e.g. ``"dial tcp 127.0.0.1:9"``.
+    ``what`` says what was attempted, e.g. ``"dial tcp 127.0.0.1:9"``;
+    ``hint``, when given, is appended in parentheses.
     """
     cls = type(err)
     sub: Optional[Type[DialError]]
@@ -101,7 +102,7 @@ def dial_error(err: OSError, what: str) -> DialError:
         reason = err.strerror or str(err) or cls.__name__
         if reason[:1].isupper() and reason[1:2].islower():
             reason = reason[0].lower() + reason[1:]  # Go's lower-case style
-    out = sub(f"{what}: {reason}", err)
+    out = sub(f"{what}: {reason}" + (f" ({hint})" if hint else ""), err)
     out.__cause__ = err
     return out
 
