@@ -22,8 +22,12 @@ Run it as ``gorillaws ...`` (the console script) or ``python -m gorillaws ...``.
 ``gorillaws serve``
     An echo server (each message is sent back to its sender) or, with
     ``--broadcast``, a broadcast server (each message goes to every connected
-    client), on ``--host``/``--port`` (default 127.0.0.1:8080).  Prints
-    ``listening on ws://HOST:PORT/`` once it accepts connections.
+    client, through a :class:`gorillaws.hub.Hub`), on ``--host``/``--port``
+    (default 127.0.0.1:8080), run by :class:`gorillaws.serving.Server`.
+    Prints ``listening on ws://HOST:PORT/`` once it accepts connections.
+    Ctrl-C (or SIGTERM) sends every client a close frame with 1001 and exits
+    130 (143).  A browser refused by the origin check is logged with its
+    origin and ``--any-origin``.
 
 ``gorillaws ping URL``
     Connects, sends ``-c`` pings one ``--interval`` apart and prints each
@@ -54,14 +58,13 @@ import binascii
 import logging
 import os
 import platform
-import queue
 import signal
 import socket
 import ssl
 import sys
 import threading
 import time
-from typing import IO, Any, Callable, Iterator, List, NoReturn, Optional, Sequence, Set, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from . import __version__
 from .conn import Conn
@@ -74,7 +77,9 @@ from .frames import (
     CLOSE_NORMAL_CLOSURE,
     TEXT_MESSAGE,
 )
-from .prepared import PreparedMessage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hub import Hub
 
 __all__ = ["main", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
@@ -565,73 +570,24 @@ def cmd_ping(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------
 
 
-class _Broadcaster:
-    """Fans messages out to every connection; one writer thread per connection."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queues: Set["queue.Queue[Optional[PreparedMessage]]"] = set()
-
-    def add(self, q: "queue.Queue[Optional[PreparedMessage]]") -> None:
-        with self._lock:
-            self._queues.add(q)
-
-    def remove(self, q: "queue.Queue[Optional[PreparedMessage]]") -> None:
-        with self._lock:
-            self._queues.discard(q)
-
-    def send(self, pm: PreparedMessage) -> None:
-        with self._lock:
-            targets = list(self._queues)
-        for q in targets:
-            try:
-                q.put_nowait(pm)
-            except queue.Full:
-                # A client that cannot keep up is disconnected.
-                self.remove(q)
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    pass
-                q.put_nowait(None)
-
-
 def _serve_echo(conn: Conn) -> None:
     while True:
         mt, data = conn.read_message()
         conn.write_message(mt, data)
 
 
-def _serve_broadcast(conn: Conn, hub: _Broadcaster, write_wait: float) -> None:
-    q: "queue.Queue[Optional[PreparedMessage]]" = queue.Queue(256)
-
-    def writer() -> None:
-        try:
-            while True:
-                pm = q.get()
-                if pm is None:
-                    break
-                conn.set_write_deadline(time.monotonic() + write_wait)
-                conn.write_prepared_message(pm)
-        except (WebSocketError, OSError):
-            pass
-        finally:
-            conn.close_now()
-
-    hub.add(q)
-    t = threading.Thread(target=writer, name="gorillaws-serve-writer", daemon=True)
-    t.start()
+def _serve_broadcast(conn: Conn, hub: "Hub") -> None:
+    """Publish every message of ``conn`` to every client (itself included)."""
+    hub.subscribe(conn, _BROADCAST_TOPIC)
     try:
         while True:
             mt, data = conn.read_message()
-            hub.send(PreparedMessage(mt, data))
+            hub.publish(_BROADCAST_TOPIC, mt, data)
     finally:
-        hub.remove(q)
-        try:
-            q.put_nowait(None)
-        except queue.Full:
-            pass
-        t.join(write_wait + 1)
+        hub.unsubscribe(conn)
+
+
+_BROADCAST_TOPIC = "all"
 
 
 def _peer(addr: Any) -> str:
@@ -676,6 +632,7 @@ def _origin_check(any_origin: bool) -> Callable[[Any], bool]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run ``serve`` until Ctrl-C or SIGTERM, then close every client with 1001."""
+    from .hub import Hub
     from .server import Upgrader
     from .serving import Server
 
@@ -684,8 +641,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         compression_mode=_compression_mode(args.compression),
         check_origin=_origin_check(args.any_origin),
     )
-    hub = _Broadcaster()
-    mode = "broadcast" if args.broadcast else "echo"
+    # The hub's writers serve every client; a client that stops reading is
+    # closed (1008) when its queue is full, instead of holding the others up.
+    hub = Hub() if args.broadcast else None
+    mode = "broadcast" if hub is not None else "echo"
     quiet = args.quiet
 
     def handle(conn: Conn, request: Any) -> None:
@@ -693,8 +652,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not quiet:
             _err(f"{peer} connected")
         try:
-            if args.broadcast:
-                _serve_broadcast(conn, hub, 10.0)
+            if hub is not None:
+                _serve_broadcast(conn, hub)
             else:
                 _serve_echo(conn)
         except (WebSocketError, OSError) as err:
@@ -720,7 +679,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         signal.signal(sig, on_signal)
     print(f"listening on {server.url}/ ({mode})", flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        if hub is not None:
+            hub.close()
     if not received:
         return EXIT_OK
     name = "Ctrl-C" if received[0] == signal.SIGINT else "SIGTERM"
