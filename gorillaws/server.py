@@ -35,7 +35,14 @@ server you already run gives you:
 3. **A raw accepted socket**: the library reads the HTTP request itself,
    bounded by :data:`~gorillaws.http11.MAX_HEAD_SIZE` bytes and
    :attr:`Upgrader.handshake_timeout` seconds (slow clients are cut off), and
-   answers errors and closes the socket itself.
+   answers errors and closes the socket itself.  Bytes that cannot start an
+   HTTP request (a TLS ClientHello on a plain port, binary data, bare-LF
+   line ends) are answered 400 at once, not held until the timeout.
+
+Each host has a small adapter (``_HTTPServerHost``, ``_WSGIHost``,
+``_SocketHost``: how it hands over the request, answers a refusal and gives
+up its socket); one function, ``_upgrade``, checks, negotiates and answers
+101 through whichever adapter applies, so every mode behaves the same.
 
 How the socket is taken over (cases 1 and 2): the library keeps the
 connection on a duplicate file descriptor and points the host server's
