@@ -221,7 +221,7 @@ def run_case(case: str, n: int, m: int, size: int, redis: Any) -> Dict[str, Any]
             s.expect("READY")
         if redis is not None and case == "hub-redis-2p":
             end = time.monotonic() + 10
-            while b":2\r\n" not in redis.command("PUBSUB", "NUMSUB", "gorillaws:hub:" + TOPIC):
+            while redis.numsub("gorillaws:hub:" + TOPIC) != 2:
                 if time.monotonic() > end:
                     raise RuntimeError("the servers did not subscribe in Redis")
                 time.sleep(0.02)

@@ -71,6 +71,11 @@ class RedisServer:
             s.sendall(" ".join(args).encode() + b"\r\n")
             return s.recv(65536)
 
+    def numsub(self, channel: str) -> int:
+        """How many connections subscribe to ``channel`` (PUBSUB NUMSUB); 0 on a reply cut short."""
+        reply = self.command("PUBSUB", "NUMSUB", channel).split(b"\r\n")
+        return int(reply[3][1:]) if len(reply) > 3 and reply[3].startswith(b":") else 0
+
     def stop(self) -> None:
         """Kill the server (SIGKILL: the way a crash or a lost machine looks) and reap it."""
         proc = self.proc

@@ -221,7 +221,7 @@ def test_chat_across_two_processes_through_redis() -> None:
         conns = [a, b]
         join_chat(a, b)
         end = time.monotonic() + READ_WAIT
-        while b"chat\r\n:2" not in redis.command("PUBSUB", "NUMSUB", "gorillaws:hub:chat"):
+        while redis.numsub("gorillaws:hub:chat") != 2:
             assert time.monotonic() < end, "both chat processes should subscribe in Redis"
             time.sleep(0.05)
         a.write_message(gorillaws.TEXT_MESSAGE, "hello from process 1")

@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -121,6 +121,15 @@ def test_each_message_is_prepared_once(hub: Hub, app: App, monkeypatch: pytest.M
     assert len(made) == 1
 
 
+def assert_in_order_per_publisher(messages: Iterable[str]) -> None:
+    """Messages named ``publisher-i``: each publisher's ``i`` count 0, 1, 2, ... with no gap or repeat."""
+    seen: Dict[str, int] = {}
+    for m in messages:
+        name, i = m.split("-")
+        assert int(i) == seen.get(name, -1) + 1, f"{m} after {name}-{seen.get(name)}"
+        seen[name] = int(i)
+
+
 def test_messages_of_each_publisher_arrive_in_order(hub: Hub, app: App) -> None:
     hub.queue_size = 1000  # the whole burst may be queued before the writers start
     clients = [app.connect()[1] for _ in range(20)]
@@ -134,11 +143,7 @@ def test_messages_of_each_publisher_arrive_in_order(hub: Hub, app: App) -> None:
     for t in threads:
         t.start()
     for c in clients:
-        seen = {"a": -1, "b": -1}
-        for _ in range(2 * n):
-            name, i = read(c)[1].decode().split("-")
-            assert int(i) == seen[name] + 1, f"{name}-{i} after {name}-{seen[name]}"
-            seen[name] = int(i)
+        assert_in_order_per_publisher(read(c)[1].decode() for _ in range(2 * n))
     for t in threads:
         t.join(WAIT)
 
@@ -218,6 +223,18 @@ def test_a_broken_connection_is_dropped(hub: Hub, app: App) -> None:
     client.close_now()
     wait_until(lambda: (hub.publish("t", TEXT, "x" * 1000), hub.stats()["subscribers"] == 0)[1], "the dead subscriber to be dropped")
     assert hub.stats()["write_errors"] == 1 and server.closed
+
+
+def test_a_subscriber_in_its_close_handshake_is_left_to_finish_it(hub: Hub, app: App) -> None:
+    server, client = app.connect(read=False)
+    server.write_control(gorillaws.CLOSE_MESSAGE, gorillaws.format_close_message(1000, "bye"))
+    hub.publish("t", TEXT, "too late")
+    wait_until(lambda: hub.stats()["subscribers"] == 0, "the closing subscriber to be forgotten")
+    # Not an error, and the socket is left open for the handshake to complete.
+    assert hub.stats()["write_errors"] == 0 and not server.closed
+    with pytest.raises(gorillaws.CloseError) as err:
+        read(client)
+    assert err.value.code == 1000
 
 
 def test_close_sends_1001_to_every_subscriber_and_stops(app: App) -> None:

@@ -85,6 +85,7 @@ if __name__ == "__main__":
 import pytest  # noqa: E402
 
 from tests.examples_util import Program, python  # noqa: E402
+from tests.test_hub import App, assert_in_order_per_publisher, run_slow_subscriber, wait_until  # noqa: E402
 from tests.redis_server import RedisServer, redis_server  # noqa: E402,F401
 
 # slow: a redis-server and server processes per test; the quick loop (pytest -m "not slow") leaves it out.
@@ -99,18 +100,8 @@ def start_server(redis: RedisServer) -> Tuple[Program, str]:
     return prog, url
 
 
-def subscribers_in_redis(redis: RedisServer, channel: str = CHANNEL) -> int:
-    """PUBSUB NUMSUB over a raw socket: how many connections subscribe to ``channel``."""
-    reply = redis.command("PUBSUB", "NUMSUB", channel).split(b"\r\n")
-    return int(reply[3][1:]) if len(reply) > 3 and reply[3].startswith(b":") else 0
-
-
-def wait_until(cond, what: str, timeout: float = WAIT) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+def subscribers_in_redis(redis: RedisServer) -> int:
+    return redis.numsub(CHANNEL)
 
 
 def dial(url: str) -> gorillaws.Conn:
@@ -137,20 +128,27 @@ def two_servers(redis_server: RedisServer) -> Iterator[Tuple[RedisServer, str, s
             p.stop()
 
 
-def test_a_client_on_each_process_sees_the_other_processes_messages(two_servers) -> None:  # type: ignore[no-untyped-def]
-    redis, url1, url2, _ = two_servers
+@pytest.fixture
+def two_clients(two_servers) -> Iterator[Tuple[RedisServer, gorillaws.Conn, gorillaws.Conn, List[Program]]]:  # type: ignore[no-untyped-def]
+    """A client on each server process, both subscribed in Redis."""
+    redis, url1, url2, progs = two_servers
     a, b = dial(url1), dial(url2)
     try:
         wait_until(lambda: subscribers_in_redis(redis) == 2, "both processes to subscribe in Redis")
-        a.write_message(TEXT, "from a")
-        assert read_text(b) == "from a"
-        assert read_text(a) == "from a"  # its own process delivers it directly
-        b.write_message(TEXT, "from b")
-        assert read_text(a) == "from b"  # not a second "from a": each message once
-        assert read_text(b) == "from b"
+        yield redis, a, b, progs
     finally:
         a.close_now()
         b.close_now()
+
+
+def test_a_client_on_each_process_sees_the_other_processes_messages(two_clients) -> None:  # type: ignore[no-untyped-def]
+    _, a, b, _ = two_clients
+    a.write_message(TEXT, "from a")
+    assert read_text(b) == "from a"
+    assert read_text(a) == "from a"  # its own process delivers it directly
+    b.write_message(TEXT, "from b")
+    assert read_text(a) == "from b"  # not a second "from a": each message once
+    assert read_text(b) == "from b"
 
 
 def test_200_subscribers_across_2_processes_get_a_burst_in_order_per_publisher(two_servers) -> None:  # type: ignore[no-untyped-def]
@@ -166,42 +164,33 @@ def test_200_subscribers_across_2_processes_get_a_burst_in_order_per_publisher(t
             pub1.write_message(TEXT, f"x-{i}")
             pub2.write_message(TEXT, f"y-{i}")
         for c in clients:
-            seen = {"x": -1, "y": -1}
-            for _ in range(2 * n):
-                name, i = read_text(c).split("-")
-                assert int(i) == seen[name] + 1, f"{name}-{i} after {name}-{seen[name]}"
-                seen[name] = int(i)
+            assert_in_order_per_publisher(read_text(c) for _ in range(2 * n))
     finally:
         for c in clients:
             c.close_now()
 
 
-def test_delivery_resumes_after_redis_restarts(two_servers) -> None:  # type: ignore[no-untyped-def]
-    redis, url1, url2, progs = two_servers
-    a, b = dial(url1), dial(url2)
-    try:
-        wait_until(lambda: subscribers_in_redis(redis) == 2, "both processes to subscribe in Redis")
-        a.write_message(TEXT, "before")
-        assert read_text(b) == "before" and read_text(a) == "before"
+def test_delivery_resumes_after_redis_restarts(two_clients) -> None:  # type: ignore[no-untyped-def]
+    redis, a, b, progs = two_clients
+    a.write_message(TEXT, "before")
+    assert read_text(b) == "before" and read_text(a) == "before"
 
-        redis.stop()
-        for p in progs:
-            p.wait_for(r"redis connected=False disconnects=1")
-        # Local delivery goes on without Redis.
-        a.write_message(TEXT, "during")
-        assert read_text(a) == "during"
+    redis.stop()
+    for p in progs:
+        p.wait_for(r"redis connected=False disconnects=1", timeout=10)
+    # Local delivery goes on without Redis.
+    a.write_message(TEXT, "during")
+    assert read_text(a) == "during"
 
-        redis.start()
-        for p in progs:
-            p.wait_for(r"redis connected=True disconnects=1 reconnects=1")
-        wait_until(lambda: subscribers_in_redis(redis) == 2, "both processes to resubscribe")
-        # Resumed within a few seconds of Redis coming back (wait_for bounds it).
-        a.write_message(TEXT, "after")
-        assert read_text(b) == "after"  # "during" never reached b: pub/sub is at-most-once
-        assert read_text(a) == "after"
-    finally:
-        a.close_now()
-        b.close_now()
+    redis.start()
+    for p in progs:
+        # Within a few seconds: the backoff tops out at 5 s.
+        p.wait_for(r"redis connected=True disconnects=1 reconnects=1", timeout=10)
+    wait_until(lambda: subscribers_in_redis(redis) == 2, "both processes to resubscribe")
+    # Resumed within a few seconds of Redis coming back (wait_for bounds it).
+    a.write_message(TEXT, "after")
+    assert read_text(b) == "after"  # "during" never reached b: pub/sub is at-most-once
+    assert read_text(a) == "after"
 
 
 # -- in-process hubs on one Redis: stats, and the slow-subscriber policy over Redis --
@@ -229,8 +218,6 @@ def test_stats_show_redis_loss_and_recovery(redis_server: RedisServer) -> None: 
 
 
 def test_slow_subscriber_on_another_process_is_dropped_others_keep_receiving(redis_server: RedisServer) -> None:  # noqa: F811
-    from tests.test_hub import App, run_slow_subscriber
-
     publisher = Hub(redis_url=redis_server.url)
     receiver = Hub(redis_url=redis_server.url, queue_size=16)
     app = App(receiver)
@@ -250,8 +237,6 @@ def test_slow_subscriber_on_another_process_is_dropped_others_keep_receiving(red
 
 
 def test_no_double_delivery_between_two_hubs(redis_server: RedisServer) -> None:  # noqa: F811
-    from tests.test_hub import App
-
     h1, h2 = Hub(redis_url=redis_server.url), Hub(redis_url=redis_server.url)
     a1, a2 = App(h1), App(h2)
     try:

@@ -32,7 +32,7 @@ from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
 from ..conn import Conn
-from ..exceptions import WebSocketError
+from ..exceptions import ErrCloseSent, WebSocketError
 from ..frames import CLOSE_GOING_AWAY, CLOSE_MESSAGE, CLOSE_POLICY_VIOLATION, format_close_message
 from ..prepared import PreparedMessage
 from .backend import Backend, LocalBackend
@@ -120,6 +120,9 @@ class _Parker:
         self._lock = threading.Lock()
         self._parked: Dict[_Subscriber, None] = {}
         self._changes: List[Tuple[bool, _Subscriber]] = []  # (add?, subscriber)
+        # The descriptor each subscriber was registered with (the parker
+        # thread's own): a socket closed meanwhile reports -1.
+        self._fds: Dict[_Subscriber, int] = {}
         self._stopped = False
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -179,25 +182,33 @@ class _Parker:
         with self._lock:
             changes, self._changes = self._changes, []
         for add, sub in changes:
-            fd = sub.fileno()
             if not add:
-                try:
-                    self._sel.unregister(fd)
-                except (KeyError, ValueError):
-                    pass
+                self._forget_fd(sub)
                 continue
+            fd = sub.fileno()
             if fd < 0:
                 self._unpark(sub)  # the socket is gone: the writer will find out
                 continue
             try:
                 self._sel.register(fd, selectors.EVENT_WRITE, sub)
             except KeyError:
-                # A stale registration: that socket was closed while parked
-                # and the kernel reused its number.
-                self._sel.unregister(fd)
+                # A stale registration: a socket closed while parked, whose
+                # number the kernel gave to this one.
+                stale = self._sel.unregister(fd).data
+                self._fds.pop(stale, None)
                 self._sel.register(fd, selectors.EVENT_WRITE, sub)
             except (OSError, ValueError):
                 self._unpark(sub)
+                continue
+            self._fds[sub] = fd
+
+    def _forget_fd(self, sub: _Subscriber) -> None:
+        fd = self._fds.pop(sub, None)
+        if fd is not None:
+            try:
+                self._sel.unregister(fd)
+            except (KeyError, ValueError):
+                pass
 
     def _unpark(self, sub: _Subscriber) -> None:
         with self._lock:
@@ -218,10 +229,7 @@ class _Parker:
                         except OSError:
                             pass
                         continue
-                    try:
-                        self._sel.unregister(key.fd)
-                    except (KeyError, ValueError):
-                        pass
+                    self._forget_fd(key.data)
                     self._unpark(key.data)
         finally:
             self._sel.close()
@@ -577,6 +585,14 @@ class Hub:
             for t, pm in batch:
                 conn.write_prepared_message(pm)
                 delivered[t] = delivered.get(t, 0) + 1
+        except ErrCloseSent:
+            # The connection is in its close handshake (the application or
+            # the peer began it): leave it to the reading thread to finish.
+            with self._lock:
+                self._forget(sub)
+            with sub.lock:
+                sub.scheduled = False
+            return
         except (WebSocketError, OSError) as err:
             self._write_failed(sub, err)
             return
