@@ -191,6 +191,23 @@ def test_trickled_head_is_cut_by_the_total_deadline(kind: str) -> None:
             assert HEAD_TIMEOUT * 0.9 <= time.monotonic() - start < HEAD_TIMEOUT + TIMEOUT
 
 
+def test_idle_keep_alive_connection_is_cut_by_the_head_deadline() -> None:
+    """After a complete HTTP exchange, waiting for the next request is bounded too."""
+    with host("httpserver") as addr:
+        with socket.create_connection(addr, timeout=TIMEOUT) as s:
+            s.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")  # refused with 400, connection kept
+            s.settimeout(HEAD_TIMEOUT + TIMEOUT)
+            data = b""
+            while not data.endswith(b"Bad Request\n"):  # the whole answer, not closed after it
+                chunk = s.recv(65536)
+                assert chunk, data
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 400 ")
+            start = time.monotonic()
+            assert s.recv(65536) == b""  # then dropped while idle
+            assert HEAD_TIMEOUT * 0.9 <= time.monotonic() - start
+
+
 @pytest.mark.parametrize("kind", HOSTS)
 def test_connect_burst_fits_the_listen_queue(kind: str) -> None:
     """300 connects while nobody accepts: all complete (a backlog of 5 drops SYNs)."""
