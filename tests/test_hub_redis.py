@@ -23,7 +23,7 @@ import gorillaws
 from gorillaws.hub import Hub, RedisBackend
 
 TEXT = gorillaws.TEXT_MESSAGE
-WAIT = 15.0
+WAIT = 30.0  # generous: the machine running the tests may be very busy
 
 
 # ---------------------------------------------------------------------------
