@@ -46,6 +46,7 @@ episode); handshake failures and slow clients at DEBUG.
 
 from __future__ import annotations
 
+import copy
 import errno
 import inspect
 import logging
@@ -337,9 +338,11 @@ class Server:
         :class:`~gorillaws.server.UpgradeRequest`: ``path``, ``target``,
         ``headers``, ``remote_addr``).  It runs in the connection's own
         thread.  When it returns, the connection is closed normally (1000);
-        when it raises, the exception is logged and the connection closed
-        with 1011, except :class:`~gorillaws.CloseError` (the client
-        closed: not an error) and errors caused by :meth:`shutdown`.
+        when it raises, the exception is logged with its traceback and the
+        connection closed with 1011, except :class:`~gorillaws.CloseError`
+        (the client closed: not an error), errors caused by :meth:`shutdown`,
+        and the peer's or the network's failures (one INFO line; closed with
+        the error's own code): see :func:`run_handler`.
     :param host: address to bind ("" or "0.0.0.0" for every IPv4
         interface, "::" for IPv6).
     :param port: port to bind; 0 picks a free one (see :attr:`address`).
@@ -397,8 +400,7 @@ class Server:
         base = upgrader if upgrader is not None else Upgrader()
         # A copy: the Server answers non-WebSocket requests through the
         # upgrader's error hook, and must not change the caller's object.
-        self.upgrader = Upgrader.__new__(Upgrader)
-        self.upgrader.__dict__.update(base.__dict__)
+        self.upgrader = copy.copy(base)
         self._user_error = base.error
         self.upgrader.error = self._answer_refused
         # The origin hook is the one place the upgrader shows a valid
