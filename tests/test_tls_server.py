@@ -29,6 +29,12 @@ from typing import Any, Callable, Iterator, List, Optional, Union
 
 import pytest
 from websockets.sync.client import connect as ws_connect
+from websockets.version import version as ws_version
+
+# websockets < 17 (the newest for Python 3.9 and 3.10) sometimes times out its
+# own TLS read while closing (it changes the socket's timeout under its reader
+# thread) and reports 1006 instead of the server's close; 17 does not.
+WS_TLS_CLOSE_RACE = int(ws_version.split(".")[0]) < 17
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -225,7 +231,7 @@ def test_large_messages_with_websockets_client(pki: TestPKI, serve: Callable[...
         assert ws.recv(timeout=TIMEOUT) == data
         ws.send([b"frag-", b"mented-", pattern(100_000, 3)])  # a fragmented message
         assert ws.recv(timeout=TIMEOUT) == b"frag-mented-" + pattern(100_000, 3)
-    assert ws.close_code == 1000
+    assert ws.close_code == 1000 or (WS_TLS_CLOSE_RACE and ws.close_code == 1006)
     srv.check()
 
 
