@@ -295,6 +295,55 @@ def test_many_subscribers_share_a_few_writer_threads() -> None:
         app.close()
 
 
+def test_concurrent_subscribe_unsubscribe_and_publish() -> None:
+    import random
+
+    hub = Hub(queue_size=10_000, close_timeout=0.5)
+    app = App(hub, transport="socketpair")
+    try:
+        servers = [app.connect(topic=None, read=False)[0] for _ in range(40)]
+        stop = threading.Event()
+        errors: List[BaseException] = []
+
+        def churn(seed: int) -> None:
+            rnd = random.Random(seed)
+            try:
+                while not stop.is_set():
+                    conn, topic = rnd.choice(servers), rnd.choice(("x", "y", "z"))
+                    if rnd.random() < 0.5:
+                        hub.subscribe(conn, topic)
+                    else:
+                        hub.unsubscribe(conn, rnd.choice((topic, None)))
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        def publish() -> None:
+            try:
+                while not stop.is_set():
+                    for topic in ("x", "y", "z"):
+                        hub.publish(topic, TEXT, "m")
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=churn, args=(i,)) for i in range(3)]
+        threads += [threading.Thread(target=publish) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        stop.set()
+        for t in threads:
+            t.join(WAIT)
+        assert not errors
+        # The books balance: every subscriber the hub counts is in its topics, and back.
+        st = hub.stats()
+        in_topics = {id(c) for c in servers if hub.topics(c)}
+        assert st["subscribers"] == len(in_topics)
+        assert sum(t["subscribers"] for t in st["topics"].values()) == sum(len(hub.topics(c)) for c in servers)
+    finally:
+        hub.close()
+        app.close()
+
+
 def test_bad_arguments() -> None:
     for kwargs in ({"queue_size": 0}, {"overflow": "block"}, {"overflow_code": 99}, {"writers": 0},
                    {"write_timeout": 0}, {"redis_url": "redis://x", "backend": LocalBackend()}):
