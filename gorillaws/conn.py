@@ -121,7 +121,7 @@ _DIRECT_READ_MIN = 16384
 # two buffers (sendmsg) instead of being concatenated first.
 _GATHER_SEND_MIN = 16384
 
-# Compressed payloads are read and inflated this much at a time.
+# Compressed payloads are read and inflated at most this much at a time.
 _COMPRESSED_CHUNK = 65536
 
 
@@ -772,10 +772,38 @@ class Conn:
                 data = apply_mask(self._rview[start : start + n], mask, self._frame_mask_pos)
             if utf8 is not None:
                 utf8.feed(data, self._frame_fin and n == self._frame_remaining)
-        self._frame_remaining -= n
-        if mask is not None:
-            self._frame_mask_pos = (self._frame_mask_pos + n) & 3
+        self._frame_consumed(n)
         return data
+
+    def _read_compressed_piece(self) -> Union[bytes, bytearray]:
+        """What has arrived of the current (compressed) frame's payload, unmasked.
+
+        At most ``_COMPRESSED_CHUNK`` bytes, at least one: what the read
+        buffer holds, else one receive.  Inflating what has arrived, rather
+        than waiting for a full chunk, lets the checks on the inflated bytes
+        (UTF-8, the read limit) act as soon as the peer sends them.
+        """
+        n = min(_COMPRESSED_CHUNK, self._frame_remaining)
+        if self._rend == self._rpos:
+            if n <= len(self._rbuf):
+                self._fill(1, True)
+            else:
+                # One receive straight into the piece (no pass through the buffer).
+                piece = bytearray(n)
+                with memoryview(piece) as view:
+                    k = self._recv(view, True)
+                    if self._frame_mask is not None:
+                        apply_mask_inplace(view[:k], self._frame_mask, self._frame_mask_pos)
+                del piece[k:]
+                self._frame_consumed(k)
+                return piece
+        return self._read_frame_payload(min(n, self._rend - self._rpos))
+
+    def _frame_consumed(self, n: int) -> None:
+        """Account for ``n`` payload bytes of the current frame handed out."""
+        self._frame_remaining -= n
+        if self._frame_mask is not None:
+            self._frame_mask_pos = (self._frame_mask_pos + n) & 3
 
     def _read_direct(self, n: int, utf8: Optional[Utf8Validator]) -> bytes:
         """Receive ``n`` payload bytes straight into the bytes object returned.
@@ -804,27 +832,26 @@ class Conn:
                 out = self._pending_out[:size] if size >= 0 else self._pending_out
                 self._pending_out = self._pending_out[len(out) :]
                 return out
-            utf8 = self._msg_utf8
-            if self._frame_remaining:
-                # Compressed: bounded pieces, as the read limit applies to
-                # what they inflate to.  Uncompressed text is checked inside.
-                want = _COMPRESSED_CHUNK if self._msg_compressed else size if size > 0 else self._frame_remaining
-                data = self._read_frame_payload(want)
-                final = self._frame_fin and not self._frame_remaining
-            elif self._frame_fin:
-                data = b""
-                final = True
-                if utf8 is not None and not self._msg_compressed:
-                    utf8.feed(data, True)  # the message may end inside a character
-            else:
+            if not self._frame_remaining and not self._frame_fin:
                 self._next_data_frame_in_message()
                 continue
+            utf8 = self._msg_utf8
             if self._msg_compressed:
-                data = self._decompress(data, final)
+                piece = self._read_compressed_piece() if self._frame_remaining else b""
+                final = self._frame_fin and not self._frame_remaining
+                data = self._decompress(piece, final)
                 if utf8 is not None:
                     utf8.feed(data, final)
-            else:
+            elif self._frame_remaining:
+                # Text is checked inside, as it arrives.
+                data = self._read_frame_payload(size if size > 0 else self._frame_remaining)
+                final = self._frame_fin and not self._frame_remaining
                 self._msg_size += len(data)
+            else:  # the end of the final frame
+                data = b""
+                final = True
+                if utf8 is not None:
+                    utf8.feed(data, True)  # the message may end inside a character
             if final:
                 self._msg_type = 0
                 self._msg_compressed = False
@@ -840,7 +867,7 @@ class Conn:
         if self._next_data_frame() != CONTINUATION_FRAME:  # pragma: no cover - checked inside
             raise ProtocolError("websocket: expected a continuation frame")
 
-    def _decompress(self, data: bytes, final: bool) -> bytes:
+    def _decompress(self, data: Union[bytes, bytearray], final: bool) -> bytes:
         limit = self._msg_limit
         left = limit - self._msg_size if limit > 0 else -1
         codec = self._compression

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import zlib
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
@@ -27,6 +28,7 @@ from conftest import RawPeer, run_in_thread, socket_pair
 
 import gorillaws.utf8 as utf8_module
 from gorillaws import TEXT_MESSAGE, Conn, ProtocolError, join_messages
+from gorillaws.deflate import COMPRESSION_CONTEXT_TAKEOVER, DeflateParams, PerMessageDeflate
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -122,18 +124,19 @@ def text_frame(size: int, bad_at: int, masked: bool) -> Tuple[bytes, int]:
     return encode_text(valid_text(bad_at) + BAD + b"d" * (size - bad_at - len(BAD)), masked)
 
 
-def encode_text(payload: bytes, masked: bool) -> Tuple[bytes, int]:
+def encode_text(payload: bytes, masked: bool, rsv1: bool = False) -> Tuple[bytes, int]:
     """One text frame carrying ``payload``; and where the payload starts.
 
     Masked by XOR of big integers (conftest's byte loop is slow for MiBs).
     """
     n = len(payload)
+    b0 = 0xC1 if rsv1 else 0x81
     if n < 126:
-        head = bytes((0x81, n))
+        head = bytes((b0, n))
     elif n < 65536:
-        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+        head = bytes((b0, 126)) + n.to_bytes(2, "big")
     else:
-        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+        head = bytes((b0, 127)) + n.to_bytes(8, "big")
     if not masked:
         return head + payload, len(head)
     key = os.urandom(4)
@@ -158,13 +161,19 @@ def validator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.fixture
-def pairs() -> Iterator[Callable[[bool], Tuple[Conn, RawPeer]]]:
-    """Factory: ``(conn, peer)`` over 127.0.0.1 TCP; ``conn`` plays the given role."""
+def pairs() -> Iterator[Callable[..., Tuple[Conn, RawPeer]]]:
+    """Factory: ``(conn, peer)`` over 127.0.0.1 TCP; ``conn`` plays the given role.
+
+    ``compression=True`` gives ``conn`` a negotiated permessage-deflate codec.
+    """
     made: List[Tuple[Conn, RawPeer]] = []
 
-    def make(server: bool) -> Tuple[Conn, RawPeer]:
+    def make(server: bool, compression: bool = False) -> Tuple[Conn, RawPeer]:
         a, b = socket_pair("tcp")
-        conn = Conn(a, is_server=server, close_timeout=1.0)
+        codec = None
+        if compression:
+            codec = PerMessageDeflate(DeflateParams(), is_server=server, mode=COMPRESSION_CONTEXT_TAKEOVER)
+        conn = Conn(a, is_server=server, close_timeout=1.0, compression=codec)
         conn.set_read_limit(0)
         peer = RawPeer(b, masks=server)
         made.append((conn, peer))
@@ -245,3 +254,51 @@ def test_valid_text_passes_every_path(pairs: Any, validator: str, size: int, pat
     finally:
         _expected[0] = 1 << 62
     assert got == payload
+
+
+# ---------------------------------------------------------------------------
+# Compressed text: checked as it inflates, piece by piece as it arrives
+# ---------------------------------------------------------------------------
+
+
+def deflated_parts(*pieces: bytes) -> List[bytes]:
+    """Each piece deflated and sync-flushed (so it inflates alone), as permessage-deflate sends them."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = [comp.compress(p) + comp.flush(zlib.Z_SYNC_FLUSH) for p in pieces]
+    assert out[-1].endswith(b"\x00\x00\xff\xff")
+    out[-1] = out[-1][:-4]  # the sender drops the tail of the message (RFC 7692 7.2.1)
+    return out
+
+
+@pytest.mark.parametrize("path", list(READ_PATHS))
+@pytest.mark.parametrize("server", [True, False], ids=["server", "client"])
+def test_compressed_text_fails_fast(pairs: Any, validator: str, server: bool, path: str) -> None:
+    """A 100 KiB compressed frame whose first KiB inflates to bad UTF-8 fails before the rest comes."""
+    conn, peer = pairs(server, compression=True)
+    rest = os.urandom(150_000).hex().encode()  # compresses about 2:1
+    head, tail = deflated_parts(valid_text(1000) + BAD, rest)
+    frame, start = encode_text(head + tail, masked=server, rsv1=True)
+    sender = run_in_thread(lambda: peer.send_raw(frame[: start + len(head)]))
+    closer = run_in_thread(peer.recv_close_and_hang_up)
+    conn.set_read_deadline(time.monotonic() + STALL_LIMIT)
+    with pytest.raises(ProtocolError) as e:
+        READ_PATHS[path](conn)
+    assert e.value.code == 1007, e.value
+    assert closer.join(STALL_LIMIT)[0] == 1007
+    sender.join()
+
+
+@pytest.mark.parametrize("path", list(READ_PATHS))
+def test_compressed_text_arrives_whole(pairs: Any, validator: str, path: str) -> None:
+    conn, peer = pairs(True, compression=True)
+    text = valid_text(300_000)
+    frame, _ = encode_text(b"".join(deflated_parts(text[:1000], text[1000:])), masked=True, rsv1=True)
+    _expected[0] = len(text)
+    conn.set_read_deadline(time.monotonic() + STALL_LIMIT)
+    try:
+        sender = run_in_thread(lambda: peer.send_raw(frame))
+        got = READ_PATHS[path](conn)
+        sender.join(STALL_LIMIT)
+    finally:
+        _expected[0] = 1 << 62
+    assert got == text

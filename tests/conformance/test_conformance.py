@@ -12,6 +12,12 @@ Every case in :mod:`conformance.cases` runs with gorillaws as the server
   framing, fragmentation, UTF-8 fail-fast, large and compressed messages.
 * ``pure-utf8``: group 6 with the pure-Python UTF-8 validator (the C speedup
   switched off), gorillaws as the server.
+* ``path=<echo>``: the fail-fast cases 6.4.1-6.4.4 (and a few valid text
+  cases) through every way an application reads, as server and as client:
+  ``message``, ``stream`` (``reader.read(4096)``), ``stream32k``
+  (``reader.read(32768)``, the Autobahn example's echo), ``receive_text``
+  and ``net_conn`` (a sink, fail-fast cases only); each also with the pure validator (``+pure``) and beside
+  a thread hogging the CPU (``+hog``).
 
 Cases we knowingly do not meet are listed in ``tests/conformance/KNOWN.md``
 and marked ``xfail(strict=True)`` here, so fixing one shows up as XPASS.
@@ -21,10 +27,14 @@ A per-group summary is printed at the end of the run.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List
+import threading
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
+from gorillaws import TEXT_MESSAGE, Conn
+
+from . import harness
 from .cases import all_cases
 from .harness import RESULTS, Case, run_case, summarize
 
@@ -67,7 +77,92 @@ def _params() -> List[Any]:
                 if setup == "pure-utf8" and (direction != "server" or g[0] != "6"):
                     continue
                 add(case, direction, setup)
+    for echo, ids in PATH_CASES.items():
+        for variant in ("", "+pure", "+hog", "+hog+pure"):
+            for direction in ("server", "client"):
+                for case in _CASES:
+                    if case.id in ids:
+                        add(dataclasses.replace(case, echo=echo), direction, "path=" + echo + variant)
     return out
+
+
+def _echo_stream32k(conn: Conn) -> None:
+    while True:
+        mt, reader = conn.next_reader()
+        w = conn.next_writer(mt)
+        while True:
+            chunk = reader.read(32768)
+            if not chunk:
+                break
+            w.write(chunk)
+        w.close()
+
+
+def _echo_receive_text(conn: Conn) -> None:
+    while True:
+        conn.write_message(TEXT_MESSAGE, conn.receive_text().encode())
+
+
+def _echo_net_conn(conn: Conn) -> None:
+    # A sink: a byte stream has no message boundaries to echo, and the
+    # cases run this way expect no echo, only the failure.
+    stream = conn.net_conn(TEXT_MESSAGE)
+    buf = bytearray(65536)
+    while stream.readinto(buf):
+        pass
+
+
+# Echo modes the harness does not have, by name.
+EXTRA_ECHOES: Dict[str, Callable[[Conn], None]] = {
+    "stream32k": _echo_stream32k,
+    "receive_text": _echo_receive_text,
+    "net_conn": _echo_net_conn,
+}
+
+_FAIL_FAST = ("6.4.1", "6.4.2", "6.4.3", "6.4.4")
+_VALID_TEXT = ("6.1.1", "6.1.2", "6.1.3", "9.1.1", "9.1.2", "9.1.3")
+# Per read path, the cases run through it (net_conn cannot echo message
+# boundaries, so it runs only the cases that expect no echo).
+PATH_CASES = {
+    "message": _FAIL_FAST,
+    "stream": _FAIL_FAST + _VALID_TEXT,
+    "stream32k": _FAIL_FAST + _VALID_TEXT,
+    "receive_text": _FAIL_FAST + _VALID_TEXT,
+    "net_conn": _FAIL_FAST,
+}
+
+
+@pytest.fixture
+def extra_echoes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Teach the harness's echo loop the modes in EXTRA_ECHOES."""
+    plain = harness._echo
+
+    def echo(conn: Conn, mode: str) -> None:
+        extra = EXTRA_ECHOES.get(mode)
+        if extra is None:
+            plain(conn, mode)
+        else:
+            extra(conn)
+
+    monkeypatch.setattr(harness, "_echo", echo)
+
+
+@pytest.fixture
+def cpu_hog() -> Iterator[None]:
+    """A thread spinning in Python beside the case (it holds the GIL whenever it can)."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        n = 0
+        while not stop.is_set():
+            for _ in range(10_000):
+                n += 1
+
+    t = threading.Thread(target=spin, name="conformance-cpu-hog", daemon=True)
+    t.start()
+    yield
+    stop.set()
+    t.join(5.0)
 
 
 @pytest.fixture
@@ -81,8 +176,12 @@ def pure_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("case,direction,setup", _params())
 def test_case(case: Case, direction: str, setup: str, request: pytest.FixtureRequest) -> None:
-    if setup == "pure-utf8":
+    if setup == "pure-utf8" or setup.endswith("+pure"):
         request.getfixturevalue("pure_utf8")
+    if setup.startswith("path="):
+        request.getfixturevalue("extra_echoes")
+    if "+hog" in setup:
+        request.getfixturevalue("cpu_hog")
     result = run_case(case, direction, "handshake" if setup == "handshake" else "raw")
     result.setup = setup
     RESULTS.append(result)
