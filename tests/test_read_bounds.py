@@ -113,7 +113,9 @@ def test_announced_length_reserves_nothing(
 
 @pytest.mark.parametrize("path", sorted(READ_PATHS))
 @pytest.mark.parametrize("announced", [1 << 34, 1 << 62])
-def test_growth_follows_the_bytes_that_arrive(raw_peer: RawPeerFactory, traced: None, announced: int, path: str) -> None:
+def test_growth_follows_the_bytes_that_arrive(
+    raw_peer: RawPeerFactory, traced: None, announced: int, path: str
+) -> None:
     """3 MiB sent under a 2**62 header: the buffer is a few MiB, not the announced size."""
     conn, peer = raw_peer(server=False)
     conn.set_read_limit(0)
