@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import array
+import contextlib
 import signal
 import socket
 import struct
@@ -42,7 +43,6 @@ from conftest import RawPeer, close_payload, run_in_thread, socket_pair
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 RawFactory = Callable[..., Tuple[Conn, RawPeer]]
-PairFactory = Callable[..., Tuple[Conn, Conn]]
 
 # Big enough to fill any loopback socket buffer (TCP autotuning included).
 BIG = 32 << 20
@@ -51,6 +51,22 @@ SHORT = 0.1
 
 class Interrupt(BaseException):
     """Stands in for KeyboardInterrupt (which pytest would take as the user's)."""
+
+
+@contextlib.contextmanager
+def _alarm_interrupts(seconds: float) -> Iterator[None]:
+    """Raise :class:`Interrupt` from a SIGALRM handler ``seconds`` from now (a stand-in for Ctrl-C)."""
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise Interrupt()
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _first_frame_length(data: bytes) -> int:
@@ -104,18 +120,8 @@ def _peer_sees_nothing_after_frame(conn: Conn, peer: RawPeer) -> bytes:
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer (POSIX)")
 def test_signal_interrupting_a_large_write_breaks_writing_for_good(raw_peer: RawFactory) -> None:
     conn, peer = raw_peer(server=True)
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise Interrupt()
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
-        with pytest.raises(Interrupt):
-            conn.write_message(BINARY_MESSAGE, bytes(BIG))  # the peer does not read: blocks
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    with _alarm_interrupts(0.2), pytest.raises(Interrupt):
+        conn.write_message(BINARY_MESSAGE, bytes(BIG))  # the peer does not read: blocks
     _assert_writes_broken(conn, Interrupt)
     got = _peer_sees_nothing_after_frame(conn, peer)
     assert got[0] == 0x82 and _first_frame_length(got) == 10 + BIG
@@ -646,18 +652,8 @@ def test_state_closed_every_call_fails_in_the_family(conn_pair: Tuple[Conn, Conn
 def test_signal_interrupting_a_read_mid_frame_leaves_a_family_error(raw_peer: RawFactory) -> None:
     conn, peer = raw_peer(server=True)
     peer.send_frame(BINARY_MESSAGE, b"half", length=4096)  # 4096 bytes announced, 4 sent
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise Interrupt()
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
-        with pytest.raises(Interrupt):
-            conn.read_message()
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    with _alarm_interrupts(0.2), pytest.raises(Interrupt):
+        conn.read_message()
     with pytest.raises(ConnectionClosedError) as ei:
         conn.read_message()
     assert isinstance(ei.value.__cause__, Interrupt) and ei.value.fatal
