@@ -340,6 +340,32 @@ def test_long_random_mixed_inputs(speedups_on: bool) -> None:
         assert is_valid_utf8(blob) is (first_bad(blob) is None)
 
 
+def test_receive_sized_views_both_implementations_agree() -> None:
+    """Large streams fed as a connection feeds them: memoryview slices of a
+    receive buffer, cut at receive-like sizes (1 B .. 70 KB).  Both validators
+    fail at the same piece, the one holding the first bad byte."""
+    import random
+
+    rng = random.Random(99)
+    unit = "text \u00e9\u4e2d\U0001f600 ".encode()
+    for trial in range(40):
+        size = rng.choice([100, 20_000, 300_000])
+        data = bytearray((unit * (size // len(unit) + 1))[:size])
+        if trial % 4:
+            at = rng.randrange(size)
+            data[at : at + 2] = rng.choice([b"\xf4\x90", b"\xed\xa0", b"\xff\xff", b"\xc0\xaf"])
+        bounds = [0]
+        while bounds[-1] < len(data):
+            bounds.append(min(len(data), bounds[-1] + rng.choice([1, 7, 4096, 65536, 70_000])))
+        with memoryview(data) as view:
+            pieces = [view[a:b] for a, b in zip(bounds, bounds[1:])]
+            want = expected_piece(bytes(data), bounds)
+            for speedups_on in implementations():
+                assert failing_piece(speedups_on, pieces) == want, (trial, speedups_on)  # type: ignore[arg-type]
+            for piece in pieces:
+                piece.release()
+
+
 # -- property tests ---------------------------------------------------------------
 
 
