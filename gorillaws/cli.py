@@ -528,15 +528,17 @@ def cmd_ping(args: argparse.Namespace) -> int:
                 time.sleep(args.interval)
             if failure:
                 break
-            sent = seq
             try:
                 rtt = conn.ping(timeout=args.wait)
             except DeadlineExceeded:
+                sent = seq
                 print(f"no pong from {args.url}: seq={seq} (waited {args.wait:g}s)", flush=True)
                 continue
             except (WebSocketError, OSError) as err:
                 failure.append(err)
                 break
+            # (Counted once answered: a ping cut short by Ctrl-C is not lost.)
+            sent = seq
             rtts.append(rtt)
             print(f"pong from {args.url}: seq={seq} time={rtt * 1000:.3f} ms", flush=True)
     except KeyboardInterrupt:

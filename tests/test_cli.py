@@ -591,3 +591,26 @@ def test_serve_logs_connections() -> None:
         assert srv.proc.stderr is not None
         log = srv.proc.stderr.read()
     assert b"connected" in log
+
+
+def test_ping_ctrl_c_prints_the_summary_and_exits_130() -> None:
+    import signal
+
+    with CliServer("-q") as srv:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gorillaws", "ping", "-c", "1000", "-i", "0.05", srv.url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
+        )
+        try:
+            assert proc.stdout is not None
+            assert b"seq=1 " in proc.stdout.readline()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+    assert proc.returncode == 130
+    assert b"closed by you (Ctrl-C)" in err and b"Traceback" not in err
+    summary = out.decode().splitlines()[-1]
+    assert re.match(r"--- ws://127\.0\.0\.1:\d+/: \d+ pings, \d+ pongs, 0% lost", summary), summary
