@@ -423,24 +423,22 @@ def test_close_code_for_is_the_one_mapping() -> None:
 # ----------------------------------------------------------------------
 
 
-def _peak_of_one_write(server: bool, size: int) -> int:
+def _peak_of_one_write(server: bool, size: int, deadline: bool) -> int:
+    """Peak Python memory (tracemalloc) of one ``size``-byte write_message."""
     a, b = socket_pair("socketpair")
     conn = Conn(a, is_server=server)
     sink = bytearray(1 << 16)
-    total = [0]
 
     def drain() -> None:
-        while True:
-            n = b.recv_into(sink)
-            if not n:
-                return
-            total[0] += n
+        while b.recv_into(sink):
+            pass
 
     t = threading.Thread(target=drain, daemon=True)
     payload = bytes(size)
     try:
         t.start()
-        conn.set_write_deadline(time.monotonic() + 60)
+        if deadline:
+            conn.set_write_deadline(time.monotonic() + 60)
         tracemalloc.start()
         try:
             conn.write_message(BINARY_MESSAGE, payload)
@@ -457,10 +455,15 @@ def _peak_of_one_write(server: bool, size: int) -> int:
 @pytest.mark.parametrize("server", [True, False])
 def test_write_with_a_deadline_does_not_copy_the_payload(server: bool) -> None:
     size = 20 << 20
-    peak = _peak_of_one_write(server, size)
-    # A client masks into one new buffer; nothing else may be as large.
-    allowed = 0.5 * size if server else 1.5 * size
-    assert peak < allowed, f"peak {peak / size:.2f}x the payload"
+    with_deadline = _peak_of_one_write(server, size, deadline=True)
+    if server:
+        # Nothing payload-sized may be allocated at all.
+        assert with_deadline < 0.5 * size, f"peak {with_deadline / size:.2f}x the payload"
+    else:
+        # A client masks into new memory (how much depends on the C speedup
+        # being there); the deadline must add no copy on top of that.
+        without = _peak_of_one_write(server, size, deadline=False)
+        assert with_deadline < without + 0.25 * size, f"{with_deadline / size:.2f}x vs {without / size:.2f}x"
 
 
 # ----------------------------------------------------------------------
