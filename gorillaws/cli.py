@@ -665,7 +665,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup_serve_logging()
     try:
         server = Server(handle, args.host, args.port, upgrader=upgrader)
+    except socket.gaierror as exc:
+        _err(f"cannot listen on {args.host}:{args.port}: cannot resolve {args.host!r}: {exc.strerror or exc}")
+        return EXIT_ERROR
     except OSError as exc:
+        # os.strerror: without the "(while attempting to bind ...)" Python adds.
         _err(f"cannot listen on {args.host}:{args.port}: {os.strerror(exc.errno) if exc.errno else exc}")
         return EXIT_ERROR
     # The Server's handlers stop it gracefully; ours also remember which

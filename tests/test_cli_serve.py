@@ -94,3 +94,10 @@ def test_plain_http_request_gets_a_short_answer() -> None:
             urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/", timeout=TIMEOUT)
         assert info.value.code == 426
         info.value.close()
+
+
+def test_a_host_that_does_not_resolve() -> None:
+    r = run_cli("serve", "--host", "no-such-host.invalid", "--port", "0")
+    assert r.returncode == 1
+    assert r.stderr.decode().startswith("gorillaws: cannot listen on no-such-host.invalid:0: cannot resolve")
+    assert "Unknown error" not in r.stderr.decode() and "Traceback" not in r.stderr.decode()
