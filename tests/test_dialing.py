@@ -116,6 +116,17 @@ def test_dead_proxy_is_named() -> None:
     assert "secret" not in msg and str(srv.port) not in msg
 
 
+def test_dead_http_proxy_from_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The case: HTTP_PROXY points at nothing; the error must say the proxy, not the target.
+    port = dead_port()
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"127.0.0.1:{port}")
+    with pytest.raises(ConnectionRefusedError) as ei:
+        gorillaws.dial("ws://target.invalid/chat")
+    assert str(ei.value) == f"proxy http://127.0.0.1:{port}: dial tcp 127.0.0.1:{port}: connection refused"
+
+
 @pytest.mark.parametrize(
     "reply, words",
     [
