@@ -665,12 +665,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup_serve_logging()
     try:
         server = Server(handle, args.host, args.port, upgrader=upgrader)
-    except socket.gaierror as exc:
-        _err(f"cannot listen on {args.host}:{args.port}: cannot resolve {args.host!r}: {exc.strerror or exc}")
-        return EXIT_ERROR
     except OSError as exc:
-        # os.strerror: without the "(while attempting to bind ...)" Python adds.
-        _err(f"cannot listen on {args.host}:{args.port}: {os.strerror(exc.errno) if exc.errno else exc}")
+        # Without the "(while attempting to bind on address ...)" that
+        # socket.create_server adds; a negative errno is getaddrinfo's.
+        why = (exc.strerror or str(exc)).split(" (while attempting to bind")[0]
+        if exc.errno is not None and exc.errno < 0:
+            why = f"cannot resolve {args.host!r}: {why}"
+        _err(f"cannot listen on {args.host}:{args.port}: {why}")
         return EXIT_ERROR
     # The Server's handlers stop it gracefully; ours also remember which
     # signal it was, for the exit code.
