@@ -284,11 +284,19 @@ def tls_handshake(
                 f"websocket: TLS handshake with {where} failed: the server does not speak TLS "
                 f"({exc.reason}); did you mean ws://?"
             ) from exc
+        if isinstance(exc, ssl.SSLEOFError):
+            raise dial_error(exc, f"websocket: TLS handshake with {where}", _HANG_UP_HINT) from None
         raise
+    except ConnectionResetError as exc:
+        tls.close()
+        raise dial_error(exc, f"websocket: TLS handshake with {where}", _HANG_UP_HINT) from None
     except BaseException:
         tls.close()
         raise
 
+
+# A plain server that drops a ClientHello it cannot read resets or closes.
+_HANG_UP_HINT = "if the server does not speak TLS, did you mean ws://?"
 
 # OpenSSL's reasons when the first bytes back are not a TLS record (typically
 # an HTTP error page from a plain server).

@@ -172,6 +172,14 @@ def test_wss_to_a_plain_gorillaws_server_hints_ws() -> None:
     assert isinstance(srv.errors[0], HandshakeError) and srv.errors[0].status == 400
 
 
+def test_wss_to_a_server_that_hangs_up_hints_ws() -> None:
+    with AcceptLoop(lambda sock: sock.recv(1)) as srv:  # reads a byte of the ClientHello, closes
+        with pytest.raises(OSError) as ei:  # a reset, or an EOF in the TLS handshake
+            Dialer(handshake_timeout=LONG).dial(f"wss://127.0.0.1:{srv.port}/")
+    assert str(ei.value).startswith(f"websocket: TLS handshake with wss://127.0.0.1:{srv.port}/: ")
+    assert str(ei.value).endswith("(if the server does not speak TLS, did you mean ws://?)")
+
+
 def test_plain_dialer_has_gorillas_default_timeout() -> None:
     assert Dialer().handshake_timeout == 45.0
     with silent_listener() as port:
