@@ -196,7 +196,8 @@ def test_delivery_resumes_after_redis_restarts(two_clients) -> None:  # type: ig
 # -- in-process hubs on one Redis: stats, and the slow-subscriber policy over Redis --
 
 
-def test_stats_show_redis_loss_and_recovery(redis_server: RedisServer) -> None:  # noqa: F811
+def test_stats_and_log_show_redis_loss_and_recovery(redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    caplog.set_level("WARNING", logger="gorillaws.hub")
     backend = RedisBackend(redis_server.url, reconnect_max=0.5)
     hub = Hub(backend=backend)
     try:
@@ -211,6 +212,10 @@ def test_stats_show_redis_loss_and_recovery(redis_server: RedisServer) -> None: 
         wait_until(lambda: hub.stats()["backend"]["connected"], "the reconnection")
         st = hub.stats()["backend"]
         assert st["disconnects"] == 1 and st["reconnects"] == 1
+        # One warning when Redis is lost (not one per failed attempt), one when it is back.
+        logged = [r.getMessage() for r in caplog.records if r.name == "gorillaws.hub"]
+        assert len([m for m in logged if "lost Redis" in m]) == 1, logged
+        assert len([m for m in logged if "reconnected to Redis" in m]) == 1, logged
     finally:
         started = time.monotonic()
         hub.close()
