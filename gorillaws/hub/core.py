@@ -16,7 +16,9 @@ How a message travels (read with ``docs/hub.md``):
 4. Meanwhile that client's queue fills up.  At ``queue_size`` messages the
    overflow policy applies: ``"close"`` (the default) closes the connection
    with ``overflow_code`` (1008); ``"drop"`` discards the new message for
-   that subscriber only.  Both are counted in :meth:`Hub.stats`.
+   that subscriber only.  Both are counted in :meth:`Hub.stats`.  (A full
+   queue whose socket still has room means the writers are behind, not the
+   client: then the publisher waits for them instead.)
 """
 
 from __future__ import annotations
@@ -412,7 +414,10 @@ class Hub:
         """Send a message to every subscriber of ``topic``, in this process and (with a backend) in the others.
 
         The message is framed once and queued for each local subscriber;
-        this call never waits for a client or for Redis.  Messages from one
+        this call never waits for a slow client or for Redis.  It does wait,
+        up to ``write_timeout``, when the writers are behind (a subscriber's
+        queue is full while its socket has room: a burst larger than
+        ``queue_size``, a busy CPU).  Messages from one
         publishing thread reach each subscriber in the order published.
         Returns the number of local subscribers it was queued for.
         Raises ValueError for a message type other than text or binary,
