@@ -772,7 +772,10 @@ class Conn:
                 data = apply_mask(self._rview[start : start + n], mask, self._frame_mask_pos)
             if utf8 is not None:
                 utf8.feed(data, self._frame_fin and n == self._frame_remaining)
-        self._frame_consumed(n)
+        # _frame_consumed(n), inline: this is every small message's path.
+        self._frame_remaining -= n
+        if mask is not None:
+            self._frame_mask_pos = (self._frame_mask_pos + n) & 3
         return data
 
     def _read_compressed_piece(self) -> Union[bytes, bytearray]:
