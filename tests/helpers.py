@@ -93,25 +93,20 @@ def encode_frame(
     length: Optional[int] = None,
     length_form: Optional[int] = None,
 ) -> bytes:
-    """One frame built by hand.
+    """The bytes of one frame, masked with ``key`` when it is given.
 
-    ``key`` masks the payload (None: unmasked).  ``length`` overrides the
-    length written in the header (a lying header); ``length_form`` forces
-    the 7, 16 or 64-bit length encoding (a non-minimal one).
+    For hostile frames: ``length`` writes another payload length than the
+    real one, ``length_form`` (7, 16 or 64) picks the length encoding even
+    where a shorter one would do.
     """
     n = len(payload) if length is None else length
-    b0 = (0x80 if fin else 0) | (rsv & 0x70) | (opcode & 0x0F)
-    m = 0x80 if key is not None else 0
     form = length_form or (7 if n < 126 else 16 if n <= 0xFFFF else 64)
-    if form == 7:
-        head = bytes((b0, m | n))
-    elif form == 16:
-        head = bytes((b0, m | 126)) + struct.pack("!H", n)
-    else:
-        head = bytes((b0, m | 127)) + struct.pack("!Q", n)
-    if key is not None:
-        return head + key + mask_bytes(payload, key)
-    return head + payload
+    marker, extended = {7: (n, ""), 16: (126, "!H"), 64: (127, "!Q")}[form]
+    first = (0x80 if fin else 0) | (rsv & 0x70) | (opcode & 0x0F)
+    head = bytes((first, (0x80 if key is not None else 0) | marker))
+    if extended:
+        head += struct.pack(extended, n)
+    return head + (payload if key is None else key + mask_bytes(payload, key))
 
 
 # ----------------------------------------------------------------------
