@@ -17,14 +17,14 @@ Each case runs with the C validator and with the pure-Python one, as server
 from __future__ import annotations
 
 import os
-import threading
 import time
 import zlib
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
-from conftest import RawPeer, run_in_thread, socket_pair
+from conftest import RawPeer, run_in_thread
+from cpu_hog import cpu_hog
 
 import gorillaws.utf8 as utf8_module
 from gorillaws import TEXT_MESSAGE, Conn, ProtocolError, join_messages
@@ -36,10 +36,16 @@ BAD = b"\xf4\x90"  # F4 90 .. can only start a code point above U+10FFFF
 STALL_LIMIT = 5.0  # the read deadline: failing by it means the check waited for the frame
 
 
-def _reads(n: int) -> Callable[[Conn], bytes]:
+# Each read path reads one message and returns its payload.  The byte
+# streams (net_conn, join_messages) do not mark where a message ends: they
+# read until the peer's normal close, or until ``expected`` bytes arrived.
+ReadPath = Callable[[Conn, int], bytes]
+
+
+def _reads(n: int) -> ReadPath:
     """Read the next message with ``reader.read(n)`` calls."""
 
-    def read(conn: Conn) -> bytes:
+    def read(conn: Conn, expected: int) -> bytes:
         _, r = conn.next_reader()
         parts: List[bytes] = []
         while True:
@@ -51,7 +57,7 @@ def _reads(n: int) -> Callable[[Conn], bytes]:
     return read
 
 
-def _readinto(conn: Conn) -> bytes:
+def _readinto(conn: Conn, expected: int) -> bytes:
     _, r = conn.next_reader()
     buf = bytearray(65536)
     parts: List[bytes] = []
@@ -62,19 +68,14 @@ def _readinto(conn: Conn) -> bytes:
         parts.append(bytes(buf[:k]))
 
 
-def _stream(open_stream: Callable[[Conn], Any]) -> Callable[[Conn], bytes]:
-    """Read one message's worth from a byte stream over the connection.
+def _stream(open_stream: Callable[[Conn], Any]) -> ReadPath:
+    """Read ``expected`` bytes (or up to the end) from a byte stream over the connection."""
 
-    The stream does not mark where a message ends: read until the peer's
-    normal close (end of stream) or, for valid text, until ``expected``
-    bytes arrived (set by the test).
-    """
-
-    def read(conn: Conn) -> bytes:
+    def read(conn: Conn, expected: int) -> bytes:
         stream = open_stream(conn)
         read_some = getattr(stream, "read1", stream.read)  # join_messages is buffered
         parts: List[bytes] = []
-        while sum(map(len, parts)) < _expected[0]:
+        while sum(map(len, parts)) < expected:
             piece = read_some(65536)
             if not piece:
                 break
@@ -84,11 +85,9 @@ def _stream(open_stream: Callable[[Conn], Any]) -> Callable[[Conn], bytes]:
     return read
 
 
-_expected = [1 << 62]  # how many bytes the stream readers wait for
-
-READ_PATHS: Dict[str, Callable[[Conn], bytes]] = {
-    "read_message": lambda c: c.read_message()[1],
-    "receive_text": lambda c: c.receive_text().encode(),
+READ_PATHS: Dict[str, ReadPath] = {
+    "read_message": lambda c, _: c.read_message()[1],
+    "receive_text": lambda c, _: c.receive_text().encode(),
     "reader.read(100)": _reads(100),
     "reader.read(16384)": _reads(16384),
     "reader.read(65536)": _reads(65536),
@@ -161,60 +160,51 @@ def validator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.fixture
-def pairs() -> Iterator[Callable[..., Tuple[Conn, RawPeer]]]:
-    """Factory: ``(conn, peer)`` over 127.0.0.1 TCP; ``conn`` plays the given role.
-
-    ``compression=True`` gives ``conn`` a negotiated permessage-deflate codec.
-    """
-    made: List[Tuple[Conn, RawPeer]] = []
-
-    def make(server: bool, compression: bool = False) -> Tuple[Conn, RawPeer]:
-        a, b = socket_pair("tcp")
-        codec = None
-        if compression:
-            codec = PerMessageDeflate(DeflateParams(), is_server=server, mode=COMPRESSION_CONTEXT_TAKEOVER)
-        conn = Conn(a, is_server=server, close_timeout=1.0, compression=codec)
-        conn.set_read_limit(0)
-        peer = RawPeer(b, masks=server)
-        made.append((conn, peer))
-        return conn, peer
-
-    yield make
-    for conn, peer in made:
-        conn.close_now()
-        peer.close()
+def transport() -> str:
+    """Real TCP only (conftest's ``raw_peer`` would also run a socketpair)."""
+    return "tcp"
 
 
 @pytest.fixture
-def cpu_hog() -> Iterator[None]:
-    """A thread spinning in Python (holding the GIL whenever it can) for the test's length."""
-    stop = threading.Event()
+def pairs(raw_peer: Callable[..., Tuple[Conn, RawPeer]]) -> Callable[..., Tuple[Conn, RawPeer]]:
+    """Factory: ``(conn, peer)``, ``conn`` in the given role with no read limit.
 
-    def spin() -> None:
-        n = 0
-        while not stop.is_set():
-            for _ in range(10_000):
-                n += 1
+    ``compression=True`` gives ``conn`` a negotiated permessage-deflate codec.
+    """
 
-    t = threading.Thread(target=spin, name="cpu-hog", daemon=True)
-    t.start()
-    yield
-    stop.set()
-    t.join(5.0)
+    def make(server: bool, compression: bool = False) -> Tuple[Conn, RawPeer]:
+        codec = None
+        if compression:
+            codec = PerMessageDeflate(DeflateParams(), is_server=server, mode=COMPRESSION_CONTEXT_TAKEOVER)
+        conn, peer = raw_peer(server=server, compression=codec, close_timeout=1.0)
+        conn.set_read_limit(0)
+        return conn, peer
+
+    return make
+
+
+@pytest.fixture
+def hog() -> Iterator[None]:
+    with cpu_hog():
+        yield
+
+
+def expect_fail_fast(conn: Conn, peer: RawPeer, sent: bytes, path: str) -> None:
+    """The peer sends ``sent`` (a frame cut after its bad bytes) and stalls: ``path`` fails with 1007."""
+    sender = run_in_thread(lambda: peer.send_raw(sent))
+    closer = run_in_thread(peer.recv_close_and_hang_up)
+    conn.set_read_deadline(time.monotonic() + STALL_LIMIT)
+    with pytest.raises(ProtocolError) as e:
+        READ_PATHS[path](conn, 1 << 62)
+    assert e.value.code == 1007, e.value
+    assert closer.join(STALL_LIMIT)[0] == 1007
+    sender.join()
 
 
 def fails_fast(make: Callable[[bool], Tuple[Conn, RawPeer]], server: bool, size: int, bad_at: int, path: str) -> None:
     conn, peer = make(server)
     frame, start = text_frame(size, bad_at, masked=server)
-    stalled_at = start + bad_at + len(BAD)  # the rest of the frame never comes
-    sender = run_in_thread(lambda: peer.send_raw(frame[:stalled_at]))
-    closer = run_in_thread(peer.recv_close_and_hang_up)
-    conn.set_read_deadline(time.monotonic() + STALL_LIMIT)
-    with pytest.raises(ProtocolError) as e:
-        READ_PATHS[path](conn)
-    assert e.value.code == 1007, e.value
-    assert closer.join(STALL_LIMIT)[0] == 1007
-    sender.join()
+    expect_fail_fast(conn, peer, frame[: start + bad_at + len(BAD)], path)
 
 
 @pytest.mark.parametrize("path", list(READ_PATHS))
@@ -233,7 +223,7 @@ def test_client_fails_fast(pairs: Any, validator: str, size: int, bad_at: int, p
 @pytest.mark.parametrize("path", list(READ_PATHS))
 @pytest.mark.parametrize("size,bad_at", [(21, 10), (100_000, 70_000)], ids=["21@10", "100000@70000"])
 def test_fails_fast_beside_a_cpu_hog(
-    pairs: Any, validator: str, cpu_hog: None, size: int, bad_at: int, path: str, server: bool
+    pairs: Any, validator: str, hog: None, size: int, bad_at: int, path: str, server: bool
 ) -> None:
     fails_fast(pairs, server, size, bad_at, path)
 
@@ -244,16 +234,15 @@ def test_valid_text_passes_every_path(pairs: Any, validator: str, size: int, pat
     """The same sizes, valid, characters cut across reads and TCP segments: the whole text arrives."""
     conn, peer = pairs(True)
     payload = valid_text(size)
-    frame, _ = encode_text(payload, masked=True)
-    _expected[0] = size
+    expect_whole(conn, peer, encode_text(payload, masked=True)[0], payload, path)
+
+
+def expect_whole(conn: Conn, peer: RawPeer, frame: bytes, payload: bytes, path: str) -> None:
+    """The peer sends ``frame``: ``path`` reads ``payload``."""
     conn.set_read_deadline(time.monotonic() + STALL_LIMIT)
-    try:
-        sender = run_in_thread(lambda: peer.send_raw(frame))
-        got = READ_PATHS[path](conn)
-        sender.join(STALL_LIMIT)
-    finally:
-        _expected[0] = 1 << 62
-    assert got == payload
+    sender = run_in_thread(lambda: peer.send_raw(frame))
+    assert READ_PATHS[path](conn, len(payload)) == payload
+    sender.join(STALL_LIMIT)
 
 
 # ---------------------------------------------------------------------------
@@ -278,14 +267,7 @@ def test_compressed_text_fails_fast(pairs: Any, validator: str, server: bool, pa
     rest = os.urandom(150_000).hex().encode()  # compresses about 2:1
     head, tail = deflated_parts(valid_text(1000) + BAD, rest)
     frame, start = encode_text(head + tail, masked=server, rsv1=True)
-    sender = run_in_thread(lambda: peer.send_raw(frame[: start + len(head)]))
-    closer = run_in_thread(peer.recv_close_and_hang_up)
-    conn.set_read_deadline(time.monotonic() + STALL_LIMIT)
-    with pytest.raises(ProtocolError) as e:
-        READ_PATHS[path](conn)
-    assert e.value.code == 1007, e.value
-    assert closer.join(STALL_LIMIT)[0] == 1007
-    sender.join()
+    expect_fail_fast(conn, peer, frame[: start + len(head)], path)
 
 
 @pytest.mark.parametrize("path", list(READ_PATHS))
@@ -293,12 +275,4 @@ def test_compressed_text_arrives_whole(pairs: Any, validator: str, path: str) ->
     conn, peer = pairs(True, compression=True)
     text = valid_text(300_000)
     frame, _ = encode_text(b"".join(deflated_parts(text[:1000], text[1000:])), masked=True, rsv1=True)
-    _expected[0] = len(text)
-    conn.set_read_deadline(time.monotonic() + STALL_LIMIT)
-    try:
-        sender = run_in_thread(lambda: peer.send_raw(frame))
-        got = READ_PATHS[path](conn)
-        sender.join(STALL_LIMIT)
-    finally:
-        _expected[0] = 1 << 62
-    assert got == text
+    expect_whole(conn, peer, frame, text, path)

@@ -14,8 +14,8 @@ Every case in :mod:`conformance.cases` runs with gorillaws as the server
   switched off), gorillaws as the server.
 * ``path=<echo>``: the fail-fast cases 6.4.1-6.4.4 (and a few valid text
   cases) through every way an application reads, as server and as client:
-  ``message``, ``stream`` (``reader.read(4096)``), ``stream32k``
-  (``reader.read(32768)``, the Autobahn example's echo), ``receive_text``
+  ``message``, ``stream`` (``reader.read(4096)``), ``example`` (the
+  streaming echo of ``examples/autobahn/server.py``: ``reader.read(32768)``), ``receive_text``
   and ``net_conn`` (a sink, fail-fast cases only); each also with the pure validator (``+pure``) and beside
   a thread hogging the CPU (``+hog``).
 
@@ -27,16 +27,18 @@ A per-group summary is printed at the end of the run.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
+
+from cpu_hog import cpu_hog
 
 from gorillaws import TEXT_MESSAGE, Conn
 
 from . import harness
 from .cases import all_cases
 from .harness import RESULTS, Case, run_case, summarize
+from .test_autobahn_example import _load
 
 # Case ids we knowingly do not meet, with the reason (see KNOWN.md).
 KNOWN: Dict[str, str] = {}
@@ -86,18 +88,6 @@ def _params() -> List[Any]:
     return out
 
 
-def _echo_stream32k(conn: Conn) -> None:
-    while True:
-        mt, reader = conn.next_reader()
-        w = conn.next_writer(mt)
-        while True:
-            chunk = reader.read(32768)
-            if not chunk:
-                break
-            w.write(chunk)
-        w.close()
-
-
 def _echo_receive_text(conn: Conn) -> None:
     while True:
         conn.write_message(TEXT_MESSAGE, conn.receive_text().encode())
@@ -114,7 +104,7 @@ def _echo_net_conn(conn: Conn) -> None:
 
 # Echo modes the harness does not have, by name.
 EXTRA_ECHOES: Dict[str, Callable[[Conn], None]] = {
-    "stream32k": _echo_stream32k,
+    "example": _load("server").echo_stream,
     "receive_text": _echo_receive_text,
     "net_conn": _echo_net_conn,
 }
@@ -126,7 +116,7 @@ _VALID_TEXT = ("6.1.1", "6.1.2", "6.1.3", "9.1.1", "9.1.2", "9.1.3")
 PATH_CASES = {
     "message": _FAIL_FAST,
     "stream": _FAIL_FAST + _VALID_TEXT,
-    "stream32k": _FAIL_FAST + _VALID_TEXT,
+    "example": _FAIL_FAST + _VALID_TEXT,
     "receive_text": _FAIL_FAST + _VALID_TEXT,
     "net_conn": _FAIL_FAST,
 }
@@ -148,21 +138,10 @@ def extra_echoes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def cpu_hog() -> Iterator[None]:
+def hog() -> Iterator[None]:
     """A thread spinning in Python beside the case (it holds the GIL whenever it can)."""
-    stop = threading.Event()
-
-    def spin() -> None:
-        n = 0
-        while not stop.is_set():
-            for _ in range(10_000):
-                n += 1
-
-    t = threading.Thread(target=spin, name="conformance-cpu-hog", daemon=True)
-    t.start()
-    yield
-    stop.set()
-    t.join(5.0)
+    with cpu_hog():
+        yield
 
 
 @pytest.fixture
@@ -181,7 +160,7 @@ def test_case(case: Case, direction: str, setup: str, request: pytest.FixtureReq
     if setup.startswith("path="):
         request.getfixturevalue("extra_echoes")
     if "+hog" in setup:
-        request.getfixturevalue("cpu_hog")
+        request.getfixturevalue("hog")
     result = run_case(case, direction, "handshake" if setup == "handshake" else "raw")
     result.setup = setup
     RESULTS.append(result)
