@@ -36,6 +36,7 @@ from .transport import SocketIO
 
 __all__ = [
     "CANCEL_POLL",
+    "abort_on_cancel",
     "DialCancelled",
     "DialError",
     "NetDialContext",
@@ -130,6 +131,45 @@ class closed_on_failure:
         self.sock.close()
         if issubclass(kind, socket.timeout) and not issubclass(kind, DeadlineExceeded):
             raise DeadlineExceeded(self.timeout_message) from exc
+
+
+class abort_on_cancel:
+    """``with abort_on_cancel(sock, cancel):`` shuts ``sock`` down if ``cancel`` is set meanwhile.
+
+    For blocking code that cannot look at the event itself (PySocks): a
+    watcher thread waits on ``cancel`` for the duration of the block and
+    shuts the socket down, which makes the blocked call fail; the caller
+    then checks the event (:func:`check_cancel`).  Does nothing when
+    ``cancel`` is None.
+    """
+
+    __slots__ = ("sock", "cancel", "done", "watcher")
+
+    def __init__(self, sock: socket.socket, cancel: Optional[threading.Event]) -> None:
+        self.sock = sock
+        self.cancel = cancel
+        self.done = threading.Event()
+        self.watcher: Optional[threading.Thread] = None
+
+    def _watch(self) -> None:
+        assert self.cancel is not None
+        while not self.done.is_set():
+            if self.cancel.wait(CANCEL_POLL) and not self.done.is_set():
+                try:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+
+    def __enter__(self) -> None:
+        if self.cancel is not None:
+            self.watcher = threading.Thread(target=self._watch, name="gorillaws-dial-cancel", daemon=True)
+            self.watcher.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        if self.watcher is not None:
+            self.watcher.join()
 
 
 def check_cancel(cancel: Optional[threading.Event], what: str) -> None:

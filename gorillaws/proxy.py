@@ -31,7 +31,7 @@ from typing import Callable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from .deadline import remaining
-from .dialing import DialCancelled, DialError, check_cancel, closed_on_failure, dial_error, dial_tcp, head_reader, tls_handshake
+from .dialing import DialCancelled, DialError, abort_on_cancel, check_cancel, closed_on_failure, dial_error, dial_tcp, head_reader, tls_handshake
 from .exceptions import DeadlineExceeded, ProxyError
 from .http11 import HttpParseError, parse_response_head
 from .transport import HeadEOF, SocketIO, default_tls_context, read_http_head
@@ -393,8 +393,8 @@ def connect_via_proxy(
 
     ``timeout`` (seconds) or ``deadline`` (a :func:`time.monotonic` value)
     bounds the whole exchange; setting ``cancel`` (a
-    :class:`threading.Event`) aborts it (for SOCKS, only between steps:
-    PySocks cannot be interrupted).  ``net_dial(network, addr)`` opens the
+    :class:`threading.Event`) aborts it (for SOCKS, by shutting the socket
+    down under PySocks, from a watcher thread).  ``net_dial(network, addr)`` opens the
     TCP connection to an HTTP(S) proxy (``addr`` is ``"host:port"``;
     default: :func:`gorillaws.dialing.dial_tcp`); PySocks dials SOCKS
     proxies itself.
@@ -512,8 +512,12 @@ def _connect_socks(
             raise DeadlineExceeded(f"websocket: timeout before connecting to the {where}")
         s.settimeout(remaining(deadline))
         try:
-            s.connect((host, port))
-        except socks.ProxyError as exc:
+            with abort_on_cancel(s, cancel):  # PySocks blocks; a cancel shuts the socket down under it
+                s.connect((host, port))
+        except (socks.ProxyError, OSError) as exc:
+            check_cancel(cancel, f"talking to the {where}")
+            if not isinstance(exc, socks.ProxyError):
+                raise
             inner = getattr(exc, "socket_err", None)
             if isinstance(inner, socket.timeout):
                 raise DeadlineExceeded(f"websocket: timeout while talking to the {where}") from exc

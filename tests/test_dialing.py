@@ -223,6 +223,13 @@ def test_cancel_during_proxy(silent: int) -> None:
         d.dial("ws://example.invalid/", cancel=cancel_soon())
 
 
+def test_cancel_during_socks_proxy(silent: int) -> None:
+    pytest.importorskip("socks")
+    d = Dialer(proxy=lambda url: f"socks5h://127.0.0.1:{silent}", handshake_timeout=LONG)
+    with pytest.raises(DialCancelled, match="proxy socks5h://127.0.0.1"):
+        d.dial("ws://example.invalid/", cancel=cancel_soon())
+
+
 def test_cancel_during_handshake(silent: int) -> None:
     with pytest.raises(DialCancelled, match="handshake response"):
         Dialer(handshake_timeout=LONG).dial(f"ws://127.0.0.1:{silent}/", cancel=cancel_soon())
