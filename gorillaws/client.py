@@ -384,7 +384,9 @@ class Dialer(HandshakeOptions):
                 return sock
             else:
                 sock = net_dial("tcp", addr)
-        except socket.timeout as exc:
+        except DeadlineExceeded:
+            raise  # already says which step ran out of time
+        except socket.timeout as exc:  # from a custom net_dial
             raise DeadlineExceeded(f"websocket: handshake timeout connecting to {addr}") from exc
         if not target.secure:
             return sock

@@ -16,7 +16,9 @@ The I/O under :class:`gorillaws.client.Dialer` and the proxy tunnels
 Deadlines are absolute :func:`time.monotonic` times (None: none); all waits
 go through :mod:`gorillaws.deadline`.  A ``cancel`` event is checked at least
 every :data:`CANCEL_POLL` seconds while waiting.  Name resolution
-(``getaddrinfo``) cannot be interrupted: it is bounded only by the resolver.
+(``getaddrinfo``) cannot be interrupted, so with a deadline or a cancel event
+it runs in a helper thread that the dial stops waiting for (the thread ends
+when the resolver answers).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from .deadline import expired, poll_ms, remaining
 from .exceptions import DeadlineExceeded, WebSocketError
@@ -234,7 +236,7 @@ def dial_tcp(
         infos = [(family, socket.SOCK_STREAM, 0, "", (host, port))]
     else:
         try:
-            infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)  # type: ignore[assignment]
+            infos = _resolve(host, port, deadline, cancel)
         except socket.gaierror as exc:
             raise dial_error(exc, f"{what}: lookup {host}") from None
     last: Optional[OSError] = None
@@ -253,6 +255,30 @@ def dial_tcp(
             raise
     assert last is not None
     raise dial_error(last, what) from None
+
+
+def _resolve(host: str, port: int, deadline: Optional[float], cancel: Optional[threading.Event]) -> List[Any]:
+    """``getaddrinfo`` for a stream socket, bounded by ``deadline`` and ``cancel``."""
+    if deadline is None and cancel is None:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    result: List[Any] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            result.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the dialing thread
+            result.append(exc)
+        done.set()
+
+    threading.Thread(target=lookup, name="gorillaws-resolve", daemon=True).start()
+    while not done.wait(CANCEL_POLL if cancel is not None else remaining(deadline)):
+        check_cancel(cancel, f"looking up {host}")
+        if expired(deadline):
+            raise DeadlineExceeded(f"websocket: handshake timeout looking up {host}")
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return list(result[0])
 
 
 def _connect(

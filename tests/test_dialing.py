@@ -230,6 +230,33 @@ def test_cancel_during_socks_proxy(silent: int) -> None:
         d.dial("ws://example.invalid/", cancel=cancel_soon())
 
 
+@pytest.fixture
+def slow_resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """getaddrinfo for ``slow.test`` blocks until the yielded event is set (a resolver that hangs)."""
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow.test":
+            release.wait(TIMEOUT * 4)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield release
+    release.set()
+
+
+def test_cancel_during_name_lookup(slow_resolver: threading.Event) -> None:
+    with pytest.raises(DialCancelled, match="looking up slow.test"):
+        Dialer(handshake_timeout=LONG).dial("ws://slow.test/", cancel=cancel_soon())
+
+
+def test_handshake_timeout_bounds_a_hanging_name_lookup(slow_resolver: threading.Event) -> None:
+    with pytest.raises(DeadlineExceeded, match="looking up slow.test"):
+        Dialer(handshake_timeout=0.3).dial("ws://slow.test/")
+
+
 def test_cancel_during_handshake(silent: int) -> None:
     with pytest.raises(DialCancelled, match="handshake response"):
         Dialer(handshake_timeout=LONG).dial(f"ws://127.0.0.1:{silent}/", cancel=cancel_soon())
