@@ -587,8 +587,10 @@ class Hub:
         conn = sub.conn
         try:
             conn.set_write_deadline(time.monotonic() + self.write_timeout)
-            for t, pm in batch:
-                conn.write_prepared_message(pm)
+            # One system call for the batch (the send was a third of a
+            # writer's time when each message had its own).
+            conn.write_prepared_messages([pm for _, pm in batch])
+            for t, _ in batch:
                 delivered[t] = delivered.get(t, 0) + 1
         except ErrCloseSent:
             # The connection is in its close handshake (the application or
