@@ -31,38 +31,63 @@ __all__ = [
 ]
 
 
+# The pure versions work on pieces of this many bytes (a multiple of 4, so
+# every piece starts at the same key position): the big integers they build
+# are a few pieces' worth, not a few payloads' worth.
+_CHUNK = 1 << 20
+
+
+def _xor(data: Buffer, key: bytes, n: int) -> bytes:
+    """``n`` bytes of ``data`` XOR the key repeated (``key`` already rotated to the start)."""
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, sys.byteorder) ^ int.from_bytes(k, sys.byteorder)).to_bytes(n, sys.byteorder)
+
+
+def _rotated_key(mask: Buffer, offset: int) -> bytes:
+    if len(mask) != 4:
+        raise ValueError("mask must be exactly 4 bytes")
+    key = bytes(mask)
+    shift = offset & 3
+    return key[shift:] + key[:shift] if shift else key
+
+
 def apply_mask_python(data: Buffer, mask: Buffer, offset: int = 0) -> bytes:
     """Mask (or unmask) ``data`` with ``mask``, starting at key position ``offset``.
 
-    Pure Python: XORs the data as one big integer, which runs at several
-    hundred MB/s in CPython.  Raises :class:`ValueError` when ``mask`` is not
-    4 bytes long.
+    Pure Python: XORs the data as big integers, which runs at several
+    hundred MB/s in CPython, 1 MiB at a time: at its peak it holds the
+    result twice (it is built in a bytearray, then copied out as bytes)
+    plus about 5 MiB, instead of four times the payload.  Raises
+    :class:`ValueError` when ``mask`` is not 4 bytes long.
     """
-    if len(mask) != 4:
-        raise ValueError("mask must be exactly 4 bytes")
+    key = _rotated_key(mask, offset)
     n = len(data)
-    if n == 0:
-        return b""
-    key = bytes(mask)
-    shift = offset & 3
-    if shift:
-        key = key[shift:] + key[:shift]
-    key = key * (n // 4 + 1)
-    x = int.from_bytes(data, sys.byteorder) ^ int.from_bytes(key[:n], sys.byteorder)
-    return x.to_bytes(n, sys.byteorder)
+    if n <= _CHUNK:
+        return _xor(data, key, n) if n else b""
+    view = memoryview(data).cast("B")
+    out = bytearray(n)
+    for i in range(0, n, _CHUNK):
+        piece = view[i : i + _CHUNK]
+        out[i : i + len(piece)] = _xor(piece, key, len(piece))
+    return bytes(out)
 
 
 def apply_mask_inplace_python(buf: WritableBuffer, mask: Buffer, offset: int = 0) -> None:
     """Mask (or unmask) the writable buffer ``buf`` in place; pure Python.
 
-    Same result as ``buf[:] = apply_mask_python(buf, mask, offset)``, which is
-    what it does.  Raises :class:`ValueError` when ``mask`` is not 4 bytes
-    long, :class:`TypeError` when ``buf`` is read-only.
+    Same result as ``buf[:] = apply_mask_python(buf, mask, offset)``, done
+    1 MiB at a time (bounded extra memory).  ``mask`` may point into ``buf``
+    itself.  Raises :class:`ValueError` when ``mask`` is not 4 bytes long,
+    :class:`TypeError` when ``buf`` is read-only.
     """
-    masked = apply_mask_python(buf, mask, offset)
-    if isinstance(buf, memoryview) and buf.readonly:
+    key = _rotated_key(mask, offset)
+    view = memoryview(buf).cast("B")
+    if view.readonly:
         raise TypeError("apply_mask_inplace needs a writable buffer")
-    buf[:] = masked
+    n = len(view)
+    for i in range(0, n, _CHUNK):
+        piece = view[i : i + _CHUNK]
+        piece[:] = _xor(piece, key, len(piece))
 
 
 try:
