@@ -75,7 +75,6 @@ from typing import (
 from .conn import Conn
 from .exceptions import CloseError, HandshakeError, WebSocketError, close_code_for
 from .frames import CLOSE_GOING_AWAY, CLOSE_INTERNAL_SERVER_ERR, CLOSE_MESSAGE, format_close_message
-from .handshake import check_same_origin, origin_allowed
 from .http11 import Headers, Response, serialize_response
 from .server import DEFAULT_HANDSHAKE_TIMEOUT, UpgradeRequest, Upgrader, is_websocket_upgrade
 
@@ -625,14 +624,9 @@ class Server:
 
     def _check_origin(self, request: UpgradeRequest) -> bool:
         self._requests[threading.get_ident()] = request
-        u = self.upgrader
         if self._user_check_origin is not None:
             return bool(self._user_check_origin(request))
-        if u.insecure_skip_verify:
-            return True
-        if u.origin_patterns:
-            return origin_allowed(request.origin, request.host, u.origin_patterns)
-        return check_same_origin(request.origin, request.host)
+        return self.upgrader.default_check_origin(request)
 
     # -- answers that are not upgrades ------------------------------------------
 
