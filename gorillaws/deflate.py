@@ -95,8 +95,12 @@ COMPRESSION_CONTEXT_TAKEOVER = 2
 
 _MODES = (COMPRESSION_DISABLED, COMPRESSION_NO_CONTEXT_TAKEOVER, COMPRESSION_CONTEXT_TAKEOVER)
 
-#: gorilla's default level (``defaultCompressionLevel``), zlib's "best speed".
-DEFAULT_COMPRESSION_LEVEL = 1
+#: The default level, 6, chosen by measurement (``bench/deflate_defaults.py``,
+#: table in ``bench/RESULTS.md``): with memLevel 5 it is the cheapest setting
+#: that sends no more bytes than ``websockets`` (the same settings) on JSON
+#: text and binary records at every window size; gorilla's level 1 sent up to
+#: 29% more bytes on JSON.  ``set_compression_level`` chooses otherwise.
+DEFAULT_COMPRESSION_LEVEL = 6
 #: Huffman coding only, no string matching (Go's ``flate.HuffmanOnly``).
 MIN_COMPRESSION_LEVEL = -2
 #: Best compression.
@@ -107,9 +111,10 @@ NO_CONTEXT_TAKEOVER_THRESHOLD = 512
 #: Default threshold (bytes) when our direction keeps its context.
 CONTEXT_TAKEOVER_THRESHOLD = 128
 
-#: zlib's memLevel for our compressors (its default: 128 KiB of hash and
-#: buffer on top of the window).
-DEFAULT_MEM_LEVEL = 8
+#: zlib's memLevel for our compressors: 5 gives 16 KiB of hash and buffer on
+#: top of the window (zlib's default 8 gives 128 KiB per compressor kept with
+#: context takeover) and, at level 6, the same bytes (``bench/deflate_defaults.py``).
+DEFAULT_MEM_LEVEL = 5
 
 _TAIL = b"\x00\x00\xff\xff"
 # RFC 7692 section 7.1.2: 1*DIGIT without leading zeroes, 8..15.
