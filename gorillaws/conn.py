@@ -294,8 +294,11 @@ class Conn:
             pass
 
         # --- reading state (guarded by _read_lock) ---
-        size = max(int(read_buffer_size or DEFAULT_BUFFER_SIZE), 256, len(initial_data))
-        self._rbuf = bytearray(size)
+        # The buffer itself is made by the first read that has to wait for
+        # bytes, once they are there (see _fill): a connection that stays
+        # idle from its handshake on holds none.
+        self._rbuf_size = max(int(read_buffer_size or DEFAULT_BUFFER_SIZE), 256)
+        self._rbuf = bytearray(max(self._rbuf_size, len(initial_data)) if initial_data else 0)
         self._rview = memoryview(self._rbuf)
         self._rbuf[: len(initial_data)] = initial_data
         self._rpos = 0
@@ -565,9 +568,17 @@ class Conn:
             self._rpos = 0
             self._rend = n
         if need > len(self._rbuf):
+            if not self._rend and not self._io.nonblocking:
+                # No buffer yet (the connection's first read): wait for its
+                # bytes before making one.  Past the deadline, _recv says so.
+                # (TLS skips this: OpenSSL may already hold the bytes.)
+                try:
+                    self._io._wait(False, self._read_deadline)
+                except (OSError, ValueError):
+                    pass  # a closed socket: the receive below reports it
             # A new buffer: the old one is exported to self._rview and
             # cannot be resized in place.
-            grown = bytearray(need)
+            grown = bytearray(max(need, self._rbuf_size))
             grown[: self._rend] = self._rview[: self._rend]
             self._rbuf = grown
             self._rview = memoryview(grown)

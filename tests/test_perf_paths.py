@@ -140,3 +140,64 @@ def test_peer_gone_mid_batch_fails_writing_for_good() -> None:
             writer.write_message(TEXT_MESSAGE, "more")
     finally:
         writer.close_now()
+
+
+# ----------------------------------------------------------------------
+# An idle connection holds no read buffer
+
+
+@pytest.mark.parametrize("transport", ["socketpair", "tcp"])
+def test_idle_conn_holds_no_read_buffer(transport: str) -> None:
+    a, b = socket_pair(transport)
+    server = Conn(a, is_server=True, read_buffer_size=8192)
+    client = Conn(b, is_server=False)
+    try:
+        assert len(server._rbuf) == 0
+        got: List[Tuple[int, bytes]] = []
+        t = threading.Thread(target=lambda: got.append(server.read_message()))
+        t.start()
+        time.sleep(0.1)  # the reader is waiting for the first bytes
+        assert t.is_alive() and len(server._rbuf) == 0
+        client.write_message(BINARY_MESSAGE, b"first")
+        t.join(5)
+        assert got == [(BINARY_MESSAGE, b"first")]
+        assert len(server._rbuf) == 8192  # made once the bytes were there, at the configured size
+    finally:
+        server.close_now()
+        client.close_now()
+
+
+def test_first_read_honours_deadline_and_close() -> None:
+    from gorillaws import DeadlineExceeded
+    from gorillaws.exceptions import CloseError
+
+    a, b = socket_pair("tcp")
+    server = Conn(a, is_server=True)
+    try:
+        server.set_read_deadline(time.monotonic() + 0.05)
+        with pytest.raises(DeadlineExceeded):
+            server.read_message()
+        server.set_read_deadline(None)
+        # A waiting first read ends when the peer goes away.
+        t = threading.Timer(0.05, b.close)
+        t.start()
+        with pytest.raises(CloseError):
+            server.read_message()
+        t.join()
+    finally:
+        server.close_now()
+        b.close()
+
+
+def test_initial_data_is_read_first() -> None:
+    a, b = socket_pair("tcp")
+    frame = bytes([0x82, 0x83, 1, 2, 3, 4]) + bytes(x ^ k for x, k in zip(b"abc", b"\x01\x02\x03"))
+    server = Conn(a, is_server=True, initial_data=frame + frame[:3])
+    try:
+        assert server.read_message() == (BINARY_MESSAGE, b"abc")
+        b.sendall(frame[3:])
+        assert server.read_message() == (BINARY_MESSAGE, b"abc")
+        assert len(server._rbuf) == 4096
+    finally:
+        server.close_now()
+        b.close()
