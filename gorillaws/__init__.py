@@ -26,6 +26,8 @@ from .conn import (
     BufferPool,
     CloseHandler,
     Conn,
+    MessageReader,
+    MessageWriter,
     NetConn,
     PingHandler,
     PongHandler,
@@ -144,6 +146,8 @@ def __dir__() -> _typing.List[str]:
 
 __all__ = [
     "Conn",
+    "MessageReader",
+    "MessageWriter",
     "NetConn",
     "join_messages",
     "BufferPool",

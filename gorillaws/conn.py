@@ -43,6 +43,7 @@ import socket
 import threading
 import time
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     Dict,
@@ -82,13 +83,23 @@ from .frames import (
     parse_close_payload,
     parse_header,
 )
+from .enums import MessageType
 from .mask import apply_mask, apply_mask_inplace
 from .transport import SocketIO
 from .utf8 import Utf8Validator
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .deflate import PerMessageDeflate
+
 __all__ = [
     "Conn",
     "ConnState",
+    "MessageReader",
+    "MessageWriter",
+    "PingHandler",
+    "PongHandler",
+    "CloseHandler",
+    "SockAddr",
     "NetConn",
     "join_messages",
     "BufferPool",
@@ -217,9 +228,21 @@ class SimpleBufferPool:
                 self._free.append(buf)
 
 
+#: ``handler(payload)``, run in the reading thread for each ping (:meth:`Conn.set_ping_handler`).
 PingHandler = Callable[[bytes], None]
+#: ``handler(payload)``, run in the reading thread for each pong (:meth:`Conn.set_pong_handler`).
 PongHandler = Callable[[bytes], None]
+#: ``handler(code, text)``, run in the reading thread for the peer's close frame.
 CloseHandler = Callable[[int, str], None]
+
+#: A socket address as the socket module gives it: ``(host, port)`` for IPv4,
+#: ``(host, port, flowinfo, scope_id)`` for IPv6, a path (str) for Unix sockets.
+SockAddr = Union[Tuple[str, int], Tuple[str, int, int, int], str]
+
+# Opcode -> MessageType for data messages (index opcode - 1): a tuple lookup
+# on the read path instead of an enum constructor call per message.
+_DATA_MESSAGE_TYPES = (MessageType.TEXT, MessageType.BINARY)
+_WRITER_TYPES = frozenset(MessageType)
 
 
 class ConnState(enum.Enum):
@@ -263,6 +286,9 @@ class Conn:
     :param compression: the negotiated permessage-deflate codec
         (:class:`gorillaws.deflate.PerMessageDeflate`) or None.
     :param close_timeout: how long :meth:`close` waits for the peer's close frame.
+    :param resource_name: the request target of the opening handshake (path
+        and query), see :attr:`resource_name`.
+    :param origin: the handshake's ``Origin`` header, or None; see :attr:`origin`.
     """
 
     def __init__(
@@ -275,17 +301,22 @@ class Conn:
         write_buffer_size: int = DEFAULT_BUFFER_SIZE,
         write_buffer_pool: Optional[BufferPool] = None,
         initial_data: bytes = b"",
-        compression: Any = None,
+        compression: Optional[PerMessageDeflate] = None,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        resource_name: str = "",
+        origin: Optional[str] = None,
     ) -> None:
         self._sock = sock
         self._io = SocketIO(sock)
         # Kept, as Go's net.Conn does: asking a closed socket would raise.
-        self._addrs: Tuple[Any, Any] = (sock.getsockname(), _peer_name(sock))
+        self._addrs: Tuple[SockAddr, Optional[SockAddr]] = (sock.getsockname(), _peer_name(sock))
         self.is_server = is_server
         self._subprotocol = subprotocol
+        self._resource_name = resource_name
+        self._origin = origin
         self.close_timeout = close_timeout
-        self._compression = compression
+        # Any inside: the write paths check _write_compress, not None-ness.
+        self._compression: Any = compression
         self._write_compress = compression is not None
         try:
             # TCP only; other sockets (AF_UNIX pairs) refuse with OSError.
@@ -321,7 +352,7 @@ class Conn:
         self._msg_utf8: Optional[Utf8Validator] = None
         self._msg_partial: Optional[bytearray] = None  # read_message's resumable buffer
         self._pending_out = b""  # decompressed bytes not yet handed out
-        self._reader: Optional[_MessageReader] = None
+        self._reader: Optional[MessageReader] = None
         # None: the default handler.  (Storing the bound default methods
         # would make every Conn a reference cycle, freed only by the cyclic
         # garbage collector instead of when the last reference goes.)
@@ -341,7 +372,7 @@ class Conn:
         # --- writing state ---
         self._msg_lock = threading.Lock()  # one message writer at a time
         self._send_lock = threading.Lock()  # one frame on the wire at a time
-        self._writer: Optional[_MessageWriter] = None
+        self._writer: Optional[MessageWriter] = None
         self._writer_owner = 0
         self._write_deadline: Optional[float] = None
         self._write_deadline_past = False  # it was already past when set
@@ -376,11 +407,11 @@ class Conn:
         """
         return self._sock
 
-    def local_addr(self) -> Any:
+    def local_addr(self) -> SockAddr:
         """The local address of the socket (``socket.getsockname()``), also after it closed."""
         return self._addrs[0]
 
-    def remote_addr(self) -> Any:
+    def remote_addr(self) -> Optional[SockAddr]:
         """The peer's address (``socket.getpeername()``), also after the socket closed.
 
         None if the peer was already gone when the connection was made.
@@ -388,9 +419,32 @@ class Conn:
         return self._addrs[1]
 
     @property
-    def compression(self) -> Any:
+    def compression(self) -> Optional[PerMessageDeflate]:
         """The negotiated permessage-deflate codec, or None."""
-        return self._compression
+        return self._compression  # type: ignore[no-any-return]
+
+    @property
+    def resource_name(self) -> str:
+        """Path and query the opening handshake asked for, e.g. ``"/chat?room=1"`` (seehuhn's ``ResourceName``).
+
+        The server's request target; on a client, the target it sent.  ""
+        for a Conn built directly on a socket.
+        """
+        return self._resource_name
+
+    @property
+    def origin(self) -> Optional[str]:
+        """The ``Origin`` header of the opening handshake, or None (seehuhn's ``Origin``).
+
+        On a server, what the client sent (browsers always send one); on a
+        client, what it sent in ``request_header``.
+        """
+        return self._origin
+
+    @property
+    def protocol(self) -> str:
+        """The negotiated subprotocol, "" for none (seehuhn's ``Protocol``; :meth:`subprotocol`)."""
+        return self._subprotocol
 
     @property
     def closed(self) -> bool:
@@ -911,7 +965,7 @@ class Conn:
     # Reading: public API
     # ------------------------------------------------------------------
 
-    def next_reader(self) -> Tuple[int, "_MessageReader"]:
+    def next_reader(self) -> Tuple[MessageType, "MessageReader"]:
         """Wait for the next data message; return ``(message_type, reader)``.
 
         ``reader`` is a file-like object (``read``, ``readinto``) over that
@@ -937,12 +991,16 @@ class Conn:
             except BaseException as e:
                 self._read_failed(e)
                 raise
-            reader = _MessageReader(self, mt)
+            message_type = _DATA_MESSAGE_TYPES[mt - 1]
+            reader = MessageReader(self, message_type)
             self._reader = reader
-            return mt, reader
+            return message_type, reader
 
-    def read_message(self) -> Tuple[int, bytes]:
+    def read_message(self) -> Tuple[MessageType, bytes]:
         """Read one whole data message: ``(message_type, payload)``.
+
+        ``message_type`` is :attr:`MessageType.TEXT` or
+        :attr:`MessageType.BINARY` (equal to ``TEXT_MESSAGE``/``BINARY_MESSAGE``).
 
         The payload is bytes for text messages too (validated UTF-8), as in
         gorilla; see :meth:`receive_text` for str.  Raises like
@@ -953,7 +1011,7 @@ class Conn:
         """
         return self._read_message(None)
 
-    def _read_message(self, limit: Optional[int]) -> Tuple[int, bytes]:
+    def _read_message(self, limit: Optional[int]) -> Tuple[MessageType, bytes]:
         """:meth:`read_message` with ``limit`` for the message (None: the read limit)."""
         with self._read_lock:
             self._reading_thread = threading.current_thread()
@@ -977,7 +1035,7 @@ class Conn:
                     self._msg_size = len(data)
                     self._msg_utf8 = None
                     self._msg_type = 0
-                    return mt, data if type(data) is bytes else bytes(data)
+                    return _DATA_MESSAGE_TYPES[mt - 1], data if type(data) is bytes else bytes(data)
                 if partial is None:
                     partial = self._msg_partial = bytearray()
                 while True:
@@ -987,7 +1045,7 @@ class Conn:
                     if not self._msg_type:
                         break
                 self._msg_partial = None
-                return mt, bytes(partial)
+                return _DATA_MESSAGE_TYPES[mt - 1], bytes(partial)
             except MemoryError as e:
                 self._msg_partial = None
                 raise self._out_of_memory(e) from e
@@ -1223,7 +1281,7 @@ class Conn:
         """Send a binary message (seehuhn's ``SendBinary``)."""
         self.write_message(BINARY_MESSAGE, msg)
 
-    def next_writer(self, message_type: int) -> "_MessageWriter":
+    def next_writer(self, message_type: int) -> "MessageWriter":
         """Start a message; returns a writer whose ``close()`` sends its end.
 
         Writes are buffered up to ``write_buffer_size``; a message longer
@@ -1231,9 +1289,13 @@ class Conn:
         exists at a time: another thread calling ``next_writer`` or
         :meth:`write_message` waits until this writer is closed, and calling
         it again from the same thread closes this writer first (as gorilla).
-        Raises :class:`ErrCloseSent` after a close frame was sent.
+        Any of the five message types is accepted, as in gorilla: a close,
+        ping or pong message is sent by ``close()`` as one control frame
+        (see :meth:`write_control`), so it must fit in 125 bytes.
+        Raises :class:`ErrCloseSent` after a close frame was sent, ValueError
+        for another message type.
         """
-        if message_type not in (TEXT_MESSAGE, BINARY_MESSAGE):
+        if message_type not in _WRITER_TYPES:
             raise ValueError(f"websocket: bad message type {message_type} for next_writer")
         self._acquire_message_lock(self._write_deadline)
         try:
@@ -1241,7 +1303,7 @@ class Conn:
         except BaseException:
             self._release_message_lock()
             raise
-        w = _MessageWriter(self, message_type)
+        w = MessageWriter(self, message_type)
         self._writer = w
         return w
 
@@ -1443,7 +1505,15 @@ class Conn:
         arrives.
         Safe to call from any thread, and more than once.  gorilla's
         ``Close()`` (no close frame) is :meth:`close_now`.
+
+        Raises ValueError for a ``code`` that may not be sent (RFC 6455
+        7.4: 1004, 1006, 1015, unassigned 1016-2999, outside 1000-4999), as
+        nhooyr's and seehuhn's ``Close`` do; ``CLOSE_NO_STATUS_RECEIVED``
+        (1005) sends a close frame without a code.  A raw close frame with
+        any payload can still be sent with :meth:`write_control`.
         """
+        if code != CLOSE_NO_STATUS_RECEIVED and not frames.is_valid_close_code(code):
+            raise ValueError(f"websocket: close code {code} may not be sent (RFC 6455 section 7.4)")
         if self._state is ConnState.CLOSED:
             return
         self._stop_keepalive()
@@ -1690,14 +1760,34 @@ def _receive_growing(src: _PayloadSource, n: int) -> bytes:
     return out.getvalue()
 
 
-class _MessageReader(io.RawIOBase):
-    """The reader returned by :meth:`Conn.next_reader`: one message's payload."""
+class MessageReader(io.RawIOBase):
+    """One received message's payload, as a binary file: what :meth:`Conn.next_reader` returns.
 
-    def __init__(self, conn: Conn, message_type: int) -> None:
+    gorilla's message reader (the ``io.Reader`` of ``NextReader``).  ``read``,
+    ``readinto`` and ``readall`` read the message across its fragments and
+    give b"" (0) at its end; control frames that arrive meanwhile run their
+    handlers in the reading thread.  ``message_type`` is the message's
+    :class:`MessageType`.  Reads raise what :meth:`Conn.read_message`
+    raises, and ValueError once :meth:`Conn.next_reader` or
+    :meth:`Conn.read_message` has moved on to the next message (whatever
+    was left of this one was skipped).
+
+    Thread-safety: reads are serialized with the connection's other reads.
+    Not picklable: it reads a live connection.
+    """
+
+    def __init__(self, conn: Conn, message_type: MessageType) -> None:
         super().__init__()
         self._conn: Optional[Conn] = conn
         self.message_type = message_type
         self._eof = False
+
+    def __repr__(self) -> str:
+        state = "done" if self._eof or self._conn is None else "reading"
+        return f"<gorillaws.MessageReader {self.message_type.name} message, {state}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle a MessageReader: it reads a live connection")
 
     def readable(self) -> bool:
         return True
@@ -1746,22 +1836,46 @@ class _MessageReader(io.RawIOBase):
         return len(data)
 
 
-class _MessageWriter(io.RawIOBase):
-    """The writer returned by :meth:`Conn.next_writer`; ``close()`` ends the message."""
+class MessageWriter(io.RawIOBase):
+    """One message being sent, as a binary file: what :meth:`Conn.next_writer` returns.
+
+    gorilla's message writer (the ``io.WriteCloser`` of ``NextWriter``).
+    ``write`` buffers; a data message longer than ``write_buffer_size`` goes
+    out as several fragments; ``close()`` (or the end of a ``with`` block)
+    sends the final frame and lets the next message start.  A close, ping or
+    pong message is held until ``close()`` and sent as one control frame:
+    writing more than 125 bytes to one raises ValueError and drops it.
+    ``message_type`` is the message's :class:`MessageType`.  Writes raise
+    what :meth:`Conn.write_message` raises.
+
+    Thread-safety: the connection has one message writer at a time (see
+    :meth:`Conn.next_writer`); use this one from one thread.
+    Not picklable: it writes to a live connection.
+    """
 
     def __init__(self, conn: Conn, message_type: int) -> None:
         super().__init__()
         self._conn: Optional[Conn] = conn
+        self.message_type = MessageType(message_type)
         self._opcode = message_type
+        self._control = message_type >= CLOSE_MESSAGE
         self._first = True
         pool = conn._pool
         buf = pool.get() if pool is not None else None
         self._buf = buf if buf is not None else bytearray()
         del self._buf[:]
         codec = conn._compression
-        self._compress = codec is not None and conn._write_compress
+        # RFC 7692 compresses data messages only.
+        self._compress = codec is not None and conn._write_compress and not self._control
         if self._compress:
             codec.start_message()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"<gorillaws.MessageWriter {self.message_type.name} message, {state}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle a MessageWriter: it writes to a live connection")
 
     def writable(self) -> bool:
         return True
@@ -1779,6 +1893,9 @@ class _MessageWriter(io.RawIOBase):
         try:
             data = _byte_payload(b)
             n = len(data)
+            if self._control and len(self._buf) + n > frames.MAX_CONTROL_PAYLOAD:
+                # gorilla's errInvalidControlFrame; nothing has been sent.
+                raise ValueError("websocket: invalid control frame: a control message is at most 125 bytes")
             if self._compress:
                 data = conn._compression.compress_chunk(data)
             self._buf += data
@@ -1820,9 +1937,13 @@ class _MessageWriter(io.RawIOBase):
         if conn is None:
             return
         try:
-            if self._compress:
-                self._buf += conn._compression.finish_message()
-            self._flush_frame(bytes(self._buf), True)
+            if self._control:
+                # One frame, with write_control's close bookkeeping.
+                conn.write_control(self._opcode, bytes(self._buf), conn._write_deadline)
+            else:
+                if self._compress:
+                    self._buf += conn._compression.finish_message()
+                self._flush_frame(bytes(self._buf), True)
         except WebSocketError:
             self._release(conn)
             raise
@@ -1881,7 +2002,7 @@ class NetConn(io.RawIOBase):
         super().__init__()
         self.conn = conn
         self._type = message_type
-        self._reader: Optional[_MessageReader] = None
+        self._reader: Optional[MessageReader] = None
         self._eof = False
 
     def __del__(self) -> None:
@@ -1939,7 +2060,7 @@ class _JoinedReader(io.RawIOBase):
         super().__init__()
         self._conn = conn
         self._term = term
-        self._reader: Optional[_MessageReader] = None
+        self._reader: Optional[MessageReader] = None
         self._pending = b""  # what is left of ``term`` to hand out
 
     def readable(self) -> bool:

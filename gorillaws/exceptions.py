@@ -33,7 +33,12 @@ import cycle.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    # For type checkers only: nothing is imported at run time, so the rule
+    # above (no import of the package, no cycle) holds.
+    from gorillaws.http11 import Response
 
 __all__ = [
     "WebSocketError",
@@ -110,8 +115,29 @@ class CloseError(WebSocketError):
         self.text = text
 
     def __str__(self) -> str:
-        s = f"websocket: close {self.code} ({close_code_name(self.code)})"
+        # Worded exactly as gorilla's CloseError.Error(), so code that
+        # matches log lines ports unchanged.
+        word = _GORILLA_CLOSE_WORDS.get(self.code)
+        s = f"websocket: close {self.code} ({word})" if word else f"websocket: close {self.code}"
         return f"{s}: {self.text}" if self.text else s
+
+
+# The codes gorilla's CloseError.Error() names, in its words; other codes
+# (1012-1014, application codes) are printed as the bare number, as there.
+_GORILLA_CLOSE_WORDS = {
+    1000: "normal",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status",
+    1006: "abnormal closure",
+    1007: "invalid payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension missing",
+    1011: "internal server error",
+    1015: "TLS handshake error",
+}
 
 
 class ConnectionClosedError(CloseError, ConnectionError):
@@ -226,10 +252,12 @@ class ErrBadHandshake(HandshakeError):
 
     ``response`` carries the server's response (``.status``, ``.headers`` and
     up to 1024 bytes of ``.body``) so callers can follow redirects or handle
-    authentication, as with gorilla.
+    authentication, as with gorilla; None when no response head was read.
     """
 
-    def __init__(self, msg: str = "websocket: bad handshake", response: Any = None) -> None:
+    response: Optional[Response]
+
+    def __init__(self, msg: str = "websocket: bad handshake", response: Optional[Response] = None) -> None:
         status = getattr(response, "status", 0) if response is not None else 0
         super().__init__(msg, status=status, response=response)
 

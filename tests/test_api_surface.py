@@ -29,6 +29,7 @@ import builtins
 import importlib
 import inspect
 import os
+import pickle
 import pydoc
 import re
 import socket
@@ -252,10 +253,10 @@ SEEHUHN: Dict[str, str] = {
     "Handler.ServerName": "gorillaws.Handler.server_name",
     "Handler.ServeHTTP": "gorillaws.Handler.__call__",
     "Conn": "gorillaws.Conn",
-    "Conn.ResourceName": "gorillaws.UpgradeRequest.target",
-    "Conn.Origin": "gorillaws.UpgradeRequest.origin",
-    "Conn.RemoteAddr": "gorillaws.UpgradeRequest.remote_addr",
-    "Conn.Protocol": "gorillaws.UpgradeRequest.protocol",
+    "Conn.ResourceName": "gorillaws.Conn.resource_name",  # in access_ok: UpgradeRequest.target
+    "Conn.Origin": "gorillaws.Conn.origin",
+    "Conn.RemoteAddr": "gorillaws.Conn.remote_addr",
+    "Conn.Protocol": "gorillaws.Conn.protocol",  # in access_ok: UpgradeRequest.protocol
     "Conn.Close": "gorillaws.Conn.close",
     "Conn.GetStatus": "gorillaws.Conn.get_status",
     "Conn.ReceiveBinary": "gorillaws.Conn.receive_binary",
@@ -788,7 +789,7 @@ def test_lazy_names_are_importable_and_listed() -> None:
 
 #: What a newcomer looks for first; all must show up before anything is used.
 DISCOVERABLE = [
-    "Upgrader", "Dialer", "dial", "Conn", "Server", "serve", "Hub", "Response", "Headers",
+    "Upgrader", "Dialer", "dial", "Conn", "MessageReader", "MessageWriter", "Server", "serve", "Hub", "Response", "Headers",
     "MessageType", "CloseCode", "CompressionMode", "PingHandler", "PongHandler", "CloseHandler",
     "read_json", "write_json", "upgrade", "new_client", "COMPRESSION_CONTEXT_TAKEOVER",
 ]
@@ -848,3 +849,125 @@ def test_every_listed_name_resolves() -> None:
     assert "Sock" not in gorillaws.__all__
     with pytest.raises(AttributeError, match="Dialerr"):
         gorillaws.Dialerr  # type: ignore[attr-defined]  # noqa: B018
+
+
+# ---------------------------------------------------------------------------
+# Names users annotate with, and behaviour as gorilla's
+# ---------------------------------------------------------------------------
+
+
+def test_message_reader_and_writer_are_public_types(conn_pair: Tuple[Conn, Conn]) -> None:
+    server, client = conn_pair
+    writer = client.next_writer(gorillaws.BINARY_MESSAGE)
+    assert isinstance(writer, gorillaws.MessageWriter)
+    assert writer.message_type is gorillaws.MessageType.BINARY
+    assert repr(writer) == "<gorillaws.MessageWriter BINARY message, open>"
+    with pytest.raises(TypeError, match="live connection"):
+        pickle.dumps(writer)
+    writer.write(b"abc")
+    writer.close()
+    assert repr(writer) == "<gorillaws.MessageWriter BINARY message, closed>"
+    mt, reader = server.next_reader()
+    assert isinstance(reader, gorillaws.MessageReader) and reader.message_type is mt
+    assert repr(reader) == "<gorillaws.MessageReader BINARY message, reading>"
+    with pytest.raises(TypeError, match="live connection"):
+        pickle.dumps(reader)
+    assert reader.read() == b"abc"
+    assert repr(reader) == "<gorillaws.MessageReader BINARY message, done>"
+    for cls in (gorillaws.MessageReader, gorillaws.MessageWriter):
+        assert cls.__module__ == "gorillaws.conn" and not cls.__name__.startswith("_")
+        assert pickle.loads(pickle.dumps(cls)) is cls  # the class itself pickles by name
+
+
+@pytest.mark.parametrize("message_type", [gorillaws.PING_MESSAGE, gorillaws.PONG_MESSAGE])
+def test_next_writer_sends_ping_and_pong_as_gorilla(conn_pair: Tuple[Conn, Conn], message_type: int) -> None:
+    server, client = conn_pair
+    got: List[bytes] = []
+    if message_type == gorillaws.PING_MESSAGE:
+        server.set_ping_handler(got.append)  # no pong back: the client is not reading
+    else:
+        server.set_pong_handler(got.append)
+    with client.next_writer(message_type) as w:
+        w.write(b"ab")
+        w.write("c")
+    client.write_message(gorillaws.TEXT_MESSAGE, b"after")
+    assert server.read_message() == (gorillaws.TEXT_MESSAGE, b"after")
+    assert got == [b"abc"]
+
+
+def test_next_writer_sends_a_close_message_as_gorilla(conn_pair: Tuple[Conn, Conn]) -> None:
+    server, client = conn_pair
+    w = client.next_writer(gorillaws.CLOSE_MESSAGE)
+    w.write(gorillaws.format_close_message(gorillaws.CLOSE_GOING_AWAY, "bye"))
+    w.close()
+    with pytest.raises(CloseError) as ei:
+        server.read_message()
+    assert (ei.value.code, ei.value.text) == (1001, "bye")
+    with pytest.raises(gorillaws.ErrCloseSent):
+        client.write_message(gorillaws.TEXT_MESSAGE, b"too late")
+
+
+def test_next_writer_control_message_over_125_bytes_is_refused(conn_pair: Tuple[Conn, Conn]) -> None:
+    server, client = conn_pair
+    w = client.next_writer(gorillaws.PING_MESSAGE)
+    w.write(b"x" * 100)
+    with pytest.raises(ValueError, match="invalid control frame"):
+        w.write(b"x" * 26)
+    # Nothing was sent, and the next message can start at once.
+    client.write_message(gorillaws.TEXT_MESSAGE, b"next")
+    assert server.read_message() == (gorillaws.TEXT_MESSAGE, b"next")
+    for bad in (0, 3, 7, 11):
+        with pytest.raises(ValueError, match="bad message type"):
+            client.next_writer(bad)
+
+
+@pytest.mark.parametrize(
+    "code,text,expected",
+    [
+        (1000, "", "websocket: close 1000 (normal)"),
+        (1001, "bye", "websocket: close 1001 (going away): bye"),
+        (1002, "", "websocket: close 1002 (protocol error)"),
+        (1003, "", "websocket: close 1003 (unsupported data)"),
+        (1005, "", "websocket: close 1005 (no status)"),
+        (1006, "unexpected EOF", "websocket: close 1006 (abnormal closure): unexpected EOF"),
+        (1007, "", "websocket: close 1007 (invalid payload data)"),
+        (1008, "", "websocket: close 1008 (policy violation)"),
+        (1009, "", "websocket: close 1009 (message too big)"),
+        (1010, "", "websocket: close 1010 (mandatory extension missing)"),
+        (1011, "", "websocket: close 1011 (internal server error)"),
+        (1012, "", "websocket: close 1012"),
+        (1015, "", "websocket: close 1015 (TLS handshake error)"),
+        (4000, "custom", "websocket: close 4000: custom"),
+    ],
+)
+def test_close_error_is_worded_as_gorilla(code: int, text: str, expected: str) -> None:
+    assert str(CloseError(code, text)) == expected
+
+
+def test_close_refuses_a_code_that_may_not_be_sent(conn_pair: Tuple[Conn, Conn]) -> None:
+    """seehuhn's ErrStatusCode, nhooyr's "status code cannot be set": a ValueError here."""
+    server, client = conn_pair
+    for code in (999, 1004, 1006, 1015, 1016, 2999, 5000):
+        with pytest.raises(ValueError, match="may not be sent"):
+            client.close(code)
+    assert not client.closed  # nothing was sent
+    client.write_message(gorillaws.TEXT_MESSAGE, b"still open")
+    assert server.read_message() == (gorillaws.TEXT_MESSAGE, b"still open")
+
+
+def test_seehuhn_fields_on_the_conn() -> None:
+    a, b = socket.socketpair()
+    conn = Conn(a, is_server=True, subprotocol="chat", resource_name="/ws?room=1", origin="https://example.com")
+    try:
+        assert (conn.resource_name, conn.origin, conn.protocol) == ("/ws?room=1", "https://example.com", "chat")
+        assert conn.protocol == conn.subprotocol()
+    finally:
+        conn.close_now()
+        b.close()
+    a, b = socket.socketpair()
+    bare = Conn(a, is_server=False)
+    try:
+        assert (bare.resource_name, bare.origin, bare.protocol) == ("", None, "")
+    finally:
+        bare.close_now()
+        b.close()

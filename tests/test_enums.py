@@ -83,3 +83,18 @@ def test_compression_mode_member_negotiates() -> None:
     finally:
         client.close_now()
         server.close_now()
+
+
+def test_reads_return_message_type_members(conn_pair: "tuple[gorillaws.Conn, gorillaws.Conn]") -> None:
+    server, client = conn_pair
+    client.write_message(gorillaws.TEXT_MESSAGE, b"t")
+    client.write_message(gorillaws.BINARY_MESSAGE, b"b" * 20000)  # past the one-frame fast path's buffer
+    with client.next_writer(gorillaws.TEXT_MESSAGE) as w:  # fragmented: the slow path
+        w.write(b"x" * (client.write_buffer_size + 10))
+    mt, _ = server.read_message()
+    assert mt is MessageType.TEXT
+    mt, data = server.read_message()
+    assert mt is MessageType.BINARY and len(data) == 20000
+    mt, reader = server.next_reader()
+    assert mt is MessageType.TEXT and reader.message_type is MessageType.TEXT
+    assert len(reader.read()) == client.write_buffer_size + 10

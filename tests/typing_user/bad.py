@@ -14,11 +14,18 @@ from gorillaws import CloseCode, Conn, Dialer, MessageType
 
 def misuse(conn: Conn) -> None:
     conn.write_message("text", b"x")  # E: a str is not a message type
-    mt: str = conn.read_message()[0]  # E: the type is an int (MessageType)
+    mt: str = conn.read_message()[0]  # E: the type is a MessageType
     data: str = conn.read_message()[1]  # E: payloads are bytes
     conn.set_pong_handler(lambda: None)  # E: handlers take the payload
     conn.close("normal")  # E: close codes are ints
     Dialer(handshake_timout=5)  # E: misspelt option
     gorillaws.Dialerr  # E: misspelt name
     code: CloseCode = MessageType.TEXT  # E: an enum is not the other enum
-    del mt, data, code
+    reader: gorillaws.MessageReader = conn.next_writer(1)  # E: a writer is not a reader
+    port: int = conn.remote_addr()  # E: an address, not a number
+    conn.compression.level = 3  # E: None when compression was not negotiated
+    del mt, data, code, reader, port
+
+
+def misuse_response(err: gorillaws.ErrBadHandshake) -> int:
+    return err.response.status  # E: None when no response head was read

@@ -8,6 +8,7 @@ a streamed message, handlers and the enums.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,28 +21,38 @@ from gorillaws import (
     Conn,
     Dialer,
     HandshakeError,
+    MessageReader,
     MessageType,
+    MessageWriter,
     Upgrader,
     wsjson,
 )
 
+log = logging.getLogger("typing_user")
 upgrader = Upgrader(subprotocols=["echo"], handshake_timeout=5.0)
+
+
+def copy_message(reader: MessageReader, writer: MessageWriter) -> int:
+    """Stream one message from a reader to a writer; returns the byte count."""
+    n = 0
+    while True:
+        chunk: bytes = reader.read(4096)
+        if not chunk:
+            return n
+        n += writer.write(chunk)
 
 
 def echo(conn: Conn) -> None:
     """Send every message back, streamed through a reader and a writer."""
+    log.info("serving %s for %s with %s", conn.resource_name or "/", conn.origin, conn.protocol or "no subprotocol")
     try:
         while True:
             mt, reader = conn.next_reader()
             with conn.next_writer(mt) as writer:
-                while True:
-                    chunk: bytes = reader.read(4096)
-                    if not chunk:
-                        break
-                    writer.write(chunk)
+                copy_message(reader, writer)
     except CloseError as err:
         if gorillaws.is_unexpected_close_error(err, CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY):
-            print("unexpected close:", err)
+            log.warning("unexpected close: %s", err)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -83,7 +94,8 @@ def client(url: str) -> List[object]:
 
     conn.write_message(MessageType.TEXT, "hello")
     mt, data = conn.read_message()
-    seen.append((mt == MessageType.TEXT, data))
+    kind: MessageType = mt
+    seen.append((kind is MessageType.TEXT, data))
 
     wsjson.write(conn, {"n": 1})
     value = wsjson.read(conn)
