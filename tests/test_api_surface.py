@@ -12,9 +12,9 @@ here before the porting guide (``docs/porting.md``) silently goes stale; the
 guide must mention every name and explain every omission.
 
 Paths are dotted from the ``gorillaws`` package (or ``builtins``); a
-submodule (``gorillaws.wsjson``) is imported as Go code imports it.  A segment not found on a
-class is looked up on a default-constructed instance (options such as
-``Upgrader.handshake_timeout`` are instance attributes).  A path ending in
+submodule (``gorillaws.wsjson``) is imported as Go code imports it.  A
+segment not found on a class is looked up on a default-constructed instance
+(options such as ``Upgrader.handshake_timeout`` are instance attributes).  A path ending in
 ``()`` names a parameter of the callable before it, e.g.
 ``gorillaws.Dialer.dial(request_header)``.
 
