@@ -22,10 +22,12 @@ import typing as _typing
 
 from .conn import (
     DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_MAX_FRAGMENTS,
     DEFAULT_READ_LIMIT,
     BufferPool,
     CloseHandler,
     Conn,
+    ConnState,
     MessageReader,
     MessageWriter,
     NetConn,
@@ -37,6 +39,7 @@ from .conn import (
 from .enums import CloseCode, CompressionMode, MessageType
 from .exceptions import (
     CloseError,
+    ConnectionClosedError,
     DeadlineExceeded,
     ErrBadHandshake,
     ErrCloseSent,
@@ -88,6 +91,8 @@ _LAZY = {
     "Dialer": "client",
     "DEFAULT_DIALER": "client",
     "dial": "client",
+    "DialError": "dialing",
+    "DialCancelled": "dialing",
     "Response": "http11",
     "Headers": "http11",
     "proxy_from_environment": "proxy",
@@ -108,6 +113,8 @@ if _typing.TYPE_CHECKING:  # pragma: no cover
     from .client import Dialer as Dialer
     from .client import dial as dial
     from .compat import new_client as new_client
+    from .dialing import DialCancelled as DialCancelled
+    from .dialing import DialError as DialError
     from .compat import read_json as read_json
     from .compat import upgrade as upgrade
     from .compat import write_json as write_json
@@ -158,11 +165,14 @@ __all__ = [
     "CloseHandler",
     "DEFAULT_READ_LIMIT",
     "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_MAX_FRAGMENTS",
+    "ConnState",
     "MessageType",
     "CloseCode",
     "CompressionMode",
     "WebSocketError",
     "CloseError",
+    "ConnectionClosedError",
     "DeadlineExceeded",
     "ErrBadHandshake",
     "ErrCloseSent",

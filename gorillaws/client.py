@@ -330,6 +330,8 @@ class Dialer(HandshakeOptions):
                     write_buffer_pool=self.write_buffer_pool,
                     initial_data=leftover,
                     compression=compression,
+                    resource_name=target.resource,
+                    origin=headers.get("Origin"),
                 ),
                 resp,
             )

@@ -67,10 +67,11 @@ class DialCancelled(WebSocketError, ConnectionAbortedError):
     """
 
 
-class DialError(OSError):
+class DialError(WebSocketError, OSError):
     """A connection could not be made; ``str()`` names what and where (Go's ``net.OpError``).
 
-    Raised as a subclass that also derives from the original error's class
+    A :class:`WebSocketError`, so one ``except gorillaws.WebSocketError``
+    covers dialing too.  Raised as a subclass that also derives from the original error's class
     (``ConnectionRefusedError``, ``socket.gaierror``, ...), so existing
     ``except`` clauses keep working; ``errno`` and ``strerror`` are the
     original's, which is ``__cause__``.

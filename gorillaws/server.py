@@ -705,6 +705,8 @@ def _upgrade(
         write_buffer_pool=u.write_buffer_pool,
         initial_data=initial,
         compression=codec,
+        resource_name=req.target,
+        origin=req.origin,
     )
 
 

@@ -971,3 +971,29 @@ def test_seehuhn_fields_on_the_conn() -> None:
     finally:
         bare.close_now()
         b.close()
+
+
+def test_seehuhn_fields_are_set_by_a_real_handshake() -> None:
+    """The upgrade and the dial fill resource_name and origin from the opening handshake."""
+    from gorillaws.serving import Server
+
+    seen: List[Tuple[str, Optional[str], str]] = []
+    done = threading.Event()
+
+    def handler(conn: Conn) -> None:
+        seen.append((conn.resource_name, conn.origin, conn.protocol))
+        done.set()
+
+    upgrader = gorillaws.Upgrader(subprotocols=["chat"], origin_patterns=["example.com"])
+    with Server(handler, "127.0.0.1", 0, upgrader=upgrader) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        conn, _ = gorillaws.Dialer(subprotocols=["chat"]).dial(
+            server.url + "/room?id=7", {"Origin": "https://example.com"}
+        )
+        try:
+            assert done.wait(10)
+            assert seen == [("/room?id=7", "https://example.com", "chat")]
+            assert (conn.resource_name, conn.origin, conn.protocol) == ("/room?id=7", "https://example.com", "chat")
+        finally:
+            conn.close_now()
+            server.shutdown(timeout=2)

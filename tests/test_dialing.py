@@ -22,6 +22,8 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
 
+import gorillaws
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 from certs import TestPKI, make_test_pki  # noqa: E402
@@ -96,6 +98,8 @@ def test_refused_names_the_address() -> None:
     with pytest.raises(ConnectionRefusedError) as ei:
         Dialer().dial(f"ws://127.0.0.1:{port}/")
     assert str(ei.value) == f"dial tcp 127.0.0.1:{port}: connection refused"
+    # One family: a pump thread's ``except gorillaws.WebSocketError`` covers dialing too.
+    assert isinstance(ei.value, gorillaws.WebSocketError)
 
 
 def test_unknown_host_names_the_lookup() -> None:
