@@ -199,6 +199,7 @@ def test_subscriber_that_never_reads_is_closed_and_the_others_keep_receiving(app
     assert st["subscribers"] == 3 and st["topics"]["t"]["subscribers"] == 3
 
 
+@pytest.mark.slow  # about 2.5 s
 def test_drop_policy_keeps_the_slow_subscriber_and_drops_messages() -> None:
     hub = Hub(overflow="drop", queue_size=16, close_timeout=0.2)
     app = App(hub)
