@@ -11,7 +11,7 @@ Two halves, kept apart:
   and port through an HTTP CONNECT proxy (``http://`` or ``https://``, with
   Basic proxy authentication taken from the proxy URL) or a SOCKS proxy
   (``socks4://``, ``socks4a://``, ``socks5://``, ``socks5h://``) through
-  PySocks, an optional dependency (``pip install gorillaws[socks]``).
+  PySocks, which is installed with gorillaws.
 
 Both are used by :class:`gorillaws.client.Dialer`; nothing here speaks
 WebSocket.
@@ -386,7 +386,7 @@ def connect_via_proxy(
     * ``https://...``: the same, over TLS to the proxy, verified with
       ``proxy_tls_context`` (default: certifi's CA bundle, hostname checked).
     * ``socks4://``, ``socks4a://``, ``socks5://``, ``socks5h://``: a SOCKS
-      proxy through PySocks (``pip install gorillaws[socks]``).  ``socks4``
+      proxy through PySocks (installed with gorillaws).  ``socks4``
       and ``socks5`` resolve the target name locally, ``socks4a`` and
       ``socks5h`` let the proxy resolve it (curl's convention).  SOCKS5 takes
       user and password from the URL.
@@ -494,8 +494,8 @@ def _connect_socks(
         import socks  # type: ignore[import-untyped, unused-ignore]  # PySocks
     except ImportError as exc:
         raise ImportError(
-            f"proxy: a {scheme}:// proxy needs PySocks; install it with "
-            "'pip install gorillaws[socks]' (or 'pip install PySocks')"
+            f"proxy: a {scheme}:// proxy needs PySocks, which gorillaws depends on but is "
+            "missing here; install it with 'pip install PySocks'"
         ) from exc
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
