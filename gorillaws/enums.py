@@ -25,7 +25,14 @@ from . import frames
 __all__ = ["MessageType", "CloseCode", "CompressionMode"]
 
 
-class MessageType(IntEnum):
+class _Code(IntEnum):
+    """A member-less base: ``str()`` is the bare number on 3.9/3.10 as on 3.11+."""
+
+    # (3.11+ IntEnum does this already; 3.9/3.10 would print "CloseCode.GOING_AWAY".)
+    __str__ = int.__repr__
+
+
+class MessageType(_Code):
     """A WebSocket message type: gorilla's ``TextMessage`` ... ``PongMessage``.
 
     The values are the RFC 6455 opcodes.  :meth:`Conn.read_message` and
@@ -40,11 +47,8 @@ class MessageType(IntEnum):
     PING = frames.PING_MESSAGE
     PONG = frames.PONG_MESSAGE
 
-    # The bare number, on 3.9/3.10 as on 3.11+ (whose IntEnum does this already).
-    __str__ = int.__repr__
 
-
-class CloseCode(IntEnum):
+class CloseCode(_Code):
     """The close codes RFC 6455 and IANA define, named like the ``CLOSE_*`` constants.
 
     ``CloseCode.NORMAL_CLOSURE == CLOSE_NORMAL_CLOSURE == 1000``.  Application
@@ -69,10 +73,8 @@ class CloseCode(IntEnum):
     BAD_GATEWAY = frames.CLOSE_BAD_GATEWAY
     TLS_HANDSHAKE = frames.CLOSE_TLS_HANDSHAKE
 
-    __str__ = int.__repr__
 
-
-class CompressionMode(IntEnum):
+class CompressionMode(_Code):
     """permessage-deflate modes: nhooyr/coder's ``CompressionMode`` type.
 
     The documented names are the constants ``COMPRESSION_DISABLED``,
@@ -86,5 +88,3 @@ class CompressionMode(IntEnum):
     DISABLED = 0
     NO_CONTEXT_TAKEOVER = 1
     CONTEXT_TAKEOVER = 2
-
-    __str__ = int.__repr__

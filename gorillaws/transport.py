@@ -69,6 +69,23 @@ class SocketIO:
         # loops back to the caller, which retries the I/O and waits again.
         return bool(p.poll(ms)) or ms is None or not expired(deadline)
 
+    def _wait_after(self, err: OSError, writing: bool, deadline: Optional[float]) -> None:
+        """Wait until the read or write that raised ``err`` (one of :data:`WANT_IO`) can go on.
+
+        OpenSSL may have to write while reading (a key update) or read while
+        writing (a renegotiation): its error names the direction to wait
+        for; otherwise it is the call's own.  Raises socket.timeout (naming
+        the read or write deadline) when ``deadline`` passes first.
+        """
+        if isinstance(err, ssl.SSLWantReadError):
+            want_write = False
+        elif isinstance(err, ssl.SSLWantWriteError):
+            want_write = True
+        else:
+            want_write = writing
+        if not self._wait(want_write, deadline):
+            raise socket.timeout("write deadline" if writing else "read deadline") from None
+
     def drain(self, deadline: float) -> bool:
         """Read and discard until EOF or ``deadline``; True when EOF was seen.
 
@@ -103,12 +120,8 @@ class SocketIO:
                 if self.nonblocking:
                     return sock.recv_into(view)
                 return sock.recv_into(view, 0, socket.MSG_DONTWAIT)
-            except ssl.SSLWantWriteError:
-                if not self._wait(True, deadline):
-                    raise socket.timeout("read deadline") from None
-            except WANT_IO:
-                if not self._wait(False, deadline):
-                    raise socket.timeout("read deadline") from None
+            except WANT_IO as err:
+                self._wait_after(err, False, deadline)
 
     def sendall(self, data: Buffer, deadline: Optional[float]) -> None:
         """Send every byte of ``data``.  Raises socket.timeout at the deadline."""
@@ -132,12 +145,8 @@ class SocketIO:
             try:
                 n = sock.send(view, flags) if flags else sock.send(view)
                 view = view[n:]
-            except ssl.SSLWantReadError:
-                if not self._wait(False, deadline):
-                    raise socket.timeout("write deadline") from None
-            except WANT_IO:
-                if not self._wait(True, deadline):
-                    raise socket.timeout("write deadline") from None
+            except WANT_IO as err:
+                self._wait_after(err, True, deadline)
 
     def send_parts(self, head: bytes, payload: Buffer, deadline: Optional[float]) -> None:
         """Send ``head`` then ``payload``, in one system call where the socket allows.
@@ -170,9 +179,8 @@ class SocketIO:
         while parts:
             try:
                 n = self.sock.sendmsg(parts, (), socket.MSG_DONTWAIT)
-            except WANT_IO:
-                if not self._wait(True, deadline):
-                    raise socket.timeout("write deadline") from None
+            except WANT_IO as err:
+                self._wait_after(err, True, deadline)
                 continue
             while parts and n >= len(parts[0]):
                 n -= len(parts.pop(0))
