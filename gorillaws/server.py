@@ -81,7 +81,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
 from . import deflate
@@ -124,6 +124,13 @@ StartResponse = Callable[..., Any]
 #: ``response_header``: Headers, (name, value) pairs, or a mapping of names
 #: to a value or to a list of values (Go's ``http.Header``).
 HeaderInput = Union[Headers, Mapping[str, str], Mapping[str, Sequence[str]], Iterable[Tuple[str, str]], None]
+
+if TYPE_CHECKING:  # http.server costs ~20 ms to import; only its name is needed here
+    from http.server import BaseHTTPRequestHandler
+
+#: What :meth:`Upgrader.upgrade` takes: an ``http.server`` request handler, a
+#: WSGI environ, or an accepted socket whose request has not been read yet.
+UpgradeSource = Union["BaseHTTPRequestHandler", Mapping[str, Any], socket.socket]
 
 
 # ---------------------------------------------------------------------------
@@ -567,7 +574,7 @@ class _SocketHost(_Host):
         return self.sock, self.rest
 
 
-def _host_for(request: Any, deadline: Optional[float]) -> _Host:
+def _host_for(request: UpgradeSource, deadline: Optional[float]) -> _Host:
     """The adapter for what was passed to ``upgrade``; the one place that looks at its type."""
     if isinstance(request, socket.socket):
         return _SocketHost(request, deadline)
@@ -826,7 +833,7 @@ class Upgrader(HandshakeOptions):
             return origin_allowed(request.origin, request.host, self.origin_patterns)
         return check_same_origin(request.origin, request.host)
 
-    def upgrade(self, request: Any, response_header: HeaderInput = None) -> Conn:
+    def upgrade(self, request: UpgradeSource, response_header: HeaderInput = None) -> Conn:
         """Complete the opening handshake and return the server-side :class:`Conn`.
 
         ``request`` is a ``BaseHTTPRequestHandler`` (call from ``do_GET``), a

@@ -24,6 +24,7 @@ def misuse(conn: Conn) -> None:
     reader: gorillaws.MessageReader = conn.next_writer(1)  # E: a writer is not a reader
     port: int = conn.remote_addr()  # E: an address, not a number
     conn.compression.level = 3  # E: None when compression was not negotiated
+    gorillaws.Upgrader().upgrade("/ws")  # E: upgrade takes a handler, an environ or a socket
     del mt, data, code, reader, port
 
 
