@@ -24,6 +24,8 @@ import pytest
 import gorillaws
 from gorillaws.server import Upgrader
 
+from helpers import AcceptLoop
+
 # slow: every test drives the CLI in subprocesses; the quick loop (pytest -m "not slow") leaves it out.
 pytestmark = pytest.mark.slow
 
@@ -124,38 +126,18 @@ class InProcServer:
         self.tls = tls
         self.raw = raw
         self.heads: List[bytes] = []
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.lsock.settimeout(0.2)
-        self.port = self.lsock.getsockname()[1]
+        self._loop = AcceptLoop(self._serve)
+        self.port = self._loop.port
         self.url = f"ws://127.0.0.1:{self.port}/path"
-        self._stop = threading.Event()
-        self._threads: List[threading.Thread] = []
-        self._accept = threading.Thread(target=self._loop, daemon=True)
-        self._accept.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                s, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            t = threading.Thread(target=self._serve, args=(s,), daemon=True)
-            self._threads.append(t)
-            t.start()
 
     def _serve(self, s: socket.socket) -> None:
-        s.settimeout(10)
+        # (The accept loop times the plain socket out after 10 s and closes it afterwards.)
+        if self.tls is not None:
+            try:
+                s = self.tls.wrap_socket(s, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
         try:
-            if self.tls is not None:
-                try:
-                    s = self.tls.wrap_socket(s, server_side=True)
-                except (ssl.SSLError, OSError):
-                    s.close()
-                    return
             if self.raw is not None:
                 self.raw(s)
                 return
@@ -172,17 +154,10 @@ class InProcServer:
             finally:
                 conn.close_now()
         finally:
-            try:
-                s.close()
-            except OSError:
-                pass
+            s.close()
 
     def close(self) -> None:
-        self._stop.set()
-        self.lsock.close()
-        self._accept.join(5)
-        for t in self._threads:
-            t.join(5)
+        self._loop.close()
 
     def __enter__(self) -> "InProcServer":
         return self

@@ -40,6 +40,7 @@ from gorillaws.frames import BINARY_MESSAGE, TEXT_MESSAGE
 from gorillaws.handshake import parse_extensions
 from gorillaws.server import Upgrader
 
+from helpers import AcceptLoop
 from peers import require_peer
 
 TIMEOUT = 20.0
@@ -173,48 +174,22 @@ class OurServer:
     def __init__(self, mode: int, fragment: int = 0, write_buffer_size: int = 0) -> None:
         self.upgrader = Upgrader(compression_mode=mode, handshake_timeout=TIMEOUT, write_buffer_size=write_buffer_size)
         self.fragment = fragment
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(8)
-        self.lsock.settimeout(0.2)
-        self.url = "ws://127.0.0.1:%d/echo" % self.lsock.getsockname()[1]
         self.counters: List[Optional[CodecCounter]] = []
-        self.errors: List[BaseException] = []
-        self.stop = threading.Event()
-        self.threads: List[threading.Thread] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                sock, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            t = threading.Thread(target=self._serve, args=(sock,), daemon=True)
-            self.threads.append(t)
-            t.start()
+        self.loop = AcceptLoop(self._serve)
+        self.url = "ws://127.0.0.1:%d/echo" % self.loop.port
 
     def _serve(self, sock: socket.socket) -> None:
-        try:
-            sock.settimeout(None)
-            conn = self.upgrader.upgrade(sock)
-            self.counters.append(prepare(conn, conn.compression is not None))
-            conn_echo(conn, self.fragment)
-        except BaseException as exc:  # reported by close()
-            self.errors.append(exc)
+        sock.settimeout(None)
+        conn = self.upgrader.upgrade(sock)
+        self.counters.append(prepare(conn, conn.compression is not None))
+        conn_echo(conn, self.fragment)
 
     def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.lsock.close()
-        for t in self.threads:
-            t.join(TIMEOUT)
-            assert not t.is_alive()
-        if self.errors:
-            raise self.errors[0]
+        """Stop, join every connection's thread, re-raise the first error a connection met."""
+        self.loop.close()
+        assert not any(t.is_alive() for t in self.loop.threads)
+        if self.loop.errors:
+            raise self.loop.errors[0]
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Tuple
 
 import gorillaws
 from gorillaws import deflate
+from helpers import AcceptLoop
 
 MODES = {
     "off": deflate.COMPRESSION_DISABLED,
@@ -54,38 +55,18 @@ class EchoServer:
             handshake_timeout=IO_TIMEOUT,
             write_buffer_size=1024,
         )
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.port: int = self.lsock.getsockname()[1]
-        self.url = "ws://127.0.0.1:%d/" % self.port
         self.closes: List[Tuple[int, str]] = []
         self.extensions: List[Optional[str]] = []
         self.errors: List[BaseException] = []
         self.handshake_errors: List[BaseException] = []
-        self._threads: List[threading.Thread] = []
         self._conns: List[gorillaws.Conn] = []
-        self._stop = False
         self._cond = threading.Condition()
-        t = threading.Thread(target=self._accept_loop, name="interop-accept", daemon=True)
-        t.start()
-        self._threads.append(t)
-
-    def _accept_loop(self) -> None:
-        self.lsock.settimeout(0.1)
-        while not self._stop:
-            try:
-                sock, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            sock.settimeout(None)
-            t = threading.Thread(target=self._serve, args=(sock,), name="interop-conn", daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._loop = AcceptLoop(self._serve)
+        self.port = self._loop.port
+        self.url = "ws://127.0.0.1:%d/" % self.port
 
     def _serve(self, sock: socket.socket) -> None:
+        sock.settimeout(None)
         try:
             conn = self.upgrader.upgrade(sock)
         except Exception as e:
@@ -142,13 +123,9 @@ class EchoServer:
 
     def stop(self) -> None:
         """Stop accepting, close every connection, join the threads."""
-        self._stop = True
-        self._threads[0].join(5.0)
-        self.lsock.close()
         for c in self._conns:
             c.close_now()
-        for t in self._threads:
-            t.join(5.0)
+        self._loop.close()
 
     def __enter__(self) -> "EchoServer":
         return self
