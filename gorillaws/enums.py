@@ -48,6 +48,22 @@ class MessageType(_Code):
     PONG = frames.PONG_MESSAGE
 
 
+class CompressionMode(_Code):
+    """permessage-deflate modes: nhooyr/coder's ``CompressionMode`` type.
+
+    The documented names are the constants ``COMPRESSION_DISABLED``,
+    ``COMPRESSION_NO_CONTEXT_TAKEOVER`` and ``COMPRESSION_CONTEXT_TAKEOVER``
+    (see :mod:`gorillaws.deflate`); this enum carries the same values under
+    nhooyr's names.  The numbers differ from nhooyr's Go ``iota`` (there
+    ``CompressionContextTakeover`` is 1 and ``CompressionNoContextTakeover``
+    is 2; here the other way round), so port by name, never by number.
+    """
+
+    DISABLED = 0
+    NO_CONTEXT_TAKEOVER = 1
+    CONTEXT_TAKEOVER = 2
+
+
 class CloseCode(_Code):
     """The close codes RFC 6455 and IANA define, named like the ``CLOSE_*`` constants.
 
@@ -72,19 +88,3 @@ class CloseCode(_Code):
     TRY_AGAIN_LATER = frames.CLOSE_TRY_AGAIN_LATER
     BAD_GATEWAY = frames.CLOSE_BAD_GATEWAY
     TLS_HANDSHAKE = frames.CLOSE_TLS_HANDSHAKE
-
-
-class CompressionMode(_Code):
-    """permessage-deflate modes: nhooyr/coder's ``CompressionMode`` type.
-
-    The documented names are the constants ``COMPRESSION_DISABLED``,
-    ``COMPRESSION_NO_CONTEXT_TAKEOVER`` and ``COMPRESSION_CONTEXT_TAKEOVER``
-    (see :mod:`gorillaws.deflate`); this enum carries the same values under
-    nhooyr's names.  The numbers differ from nhooyr's Go ``iota`` (there
-    ``CompressionContextTakeover`` is 1 and ``CompressionNoContextTakeover``
-    is 2; here the other way round), so port by name, never by number.
-    """
-
-    DISABLED = 0
-    NO_CONTEXT_TAKEOVER = 1
-    CONTEXT_TAKEOVER = 2
