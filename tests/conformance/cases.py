@@ -570,51 +570,32 @@ def group9(full: bool = True) -> List[Case]:
     if not full:
         sizes = sizes[:4]
     limit = 20 * MiB
+
+    def large(sub: int, i: int, kind: str, p: bytes, what: str, send: Callable[[FuzzPeer], None]) -> Case:
+        """Case 9.sub.i: ``send`` delivers the one ``kind`` message ``p``, which must come back whole."""
+        return Case("9.%d.%d" % (sub, i), what, send, [(kind, p)], read_limit=limit, timeout=20.0)
+
     for sub, (op, kind) in ((1, (TEXT, "text")), (2, (BINARY, "binary"))):
         for i, n in enumerate(sizes, 1):
             p = _text(n) if op == TEXT else _rand(n, n)
-            cases.append(
-                Case(
-                    "9.%d.%d" % (sub, i),
-                    "%s message of %d bytes" % (kind, n),
-                    lambda f, op=op, p=p: f.send_message(op, p),
-                    [(kind, p)],
-                    read_limit=limit,
-                    timeout=20.0,
-                )
-            )
+            what = "%s message of %d bytes" % (kind, n)
+            cases.append(large(sub, i, kind, p, what, lambda f, op=op, p=p: f.send_message(op, p)))
     frag_sizes = [64, 256, 1024, 4096, 16384, 65536, 256 * 1024, MiB, 4 * MiB]
     for sub, (op, kind) in ((3, (TEXT, "text")), (4, (BINARY, "binary"))):
         p = _text(4 * MiB) if op == TEXT else _rand(4 * MiB, 4)
         for i, fs in enumerate(frag_sizes, 1):
             if not full and fs < 4096:
                 continue
-            cases.append(
-                Case(
-                    "9.%d.%d" % (sub, i),
-                    "4 MiB %s message in fragments of %d" % (kind, fs),
-                    lambda f, op=op, p=p, fs=fs: f.send_message(op, p, frag=fs),
-                    [(kind, p)],
-                    read_limit=limit,
-                    timeout=20.0,
-                )
-            )
+            what = "4 MiB %s message in fragments of %d" % (kind, fs)
+            cases.append(large(sub, i, kind, p, what, lambda f, op=op, p=p, fs=fs: f.send_message(op, p, frag=fs)))
     chops = [64, 128, 256, 512, 1024, 2048]
     for sub, (op, kind) in ((5, (TEXT, "text")), (6, (BINARY, "binary"))):
         p = _text(MiB) if op == TEXT else _rand(MiB, 6)
         for i, ch in enumerate(chops, 1):
             if not full and ch < 1024:
                 continue
-            cases.append(
-                Case(
-                    "9.%d.%d" % (sub, i),
-                    "1 MiB %s message in TCP writes of %d" % (kind, ch),
-                    lambda f, op=op, p=p, ch=ch: f.send_message(op, p, chop=ch),
-                    [(kind, p)],
-                    read_limit=limit,
-                    timeout=20.0,
-                )
-            )
+            what = "1 MiB %s message in TCP writes of %d" % (kind, ch)
+            cases.append(large(sub, i, kind, p, what, lambda f, op=op, p=p, ch=ch: f.send_message(op, p, chop=ch)))
     msg_sizes = [0, 16, 64, 256, 1024, 4096]
     for sub, (op, kind) in ((7, (TEXT, "text")), (8, (BINARY, "binary"))):
         for i, n in enumerate(msg_sizes, 1):
