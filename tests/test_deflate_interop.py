@@ -64,6 +64,29 @@ def ext_set(value: str) -> List[Tuple[str, frozenset]]:  # type: ignore[type-arg
     return [(name, frozenset(params)) for name, params in parse_extensions({"Sec-WebSocket-Extensions": value})]
 
 
+def agreed(
+    server_no_context_takeover: bool = False,
+    client_no_context_takeover: bool = False,
+    server_max_window_bits: Optional[int] = None,
+    client_max_window_bits: Optional[int] = None,
+) -> Dict[str, str]:
+    """The Sec-WebSocket-Extensions answer each of our modes must agree ("ct", "nct").
+
+    Given what the peer's settings add; parameters in the order gorillaws
+    writes them, and "nct" always carries both ``*_no_context_takeover``.
+    """
+
+    def header(server_nct: bool, client_nct: bool) -> str:
+        parts = ["permessage-deflate"]
+        parts += ["server_no_context_takeover"] if server_nct else []
+        parts += ["client_no_context_takeover"] if client_nct else []
+        parts += [f"server_max_window_bits={server_max_window_bits}"] if server_max_window_bits else []
+        parts += [f"client_max_window_bits={client_max_window_bits}"] if client_max_window_bits else []
+        return "; ".join(parts)
+
+    return {"ct": header(server_no_context_takeover, client_no_context_takeover), "nct": header(True, True)}
+
+
 def random_messages(seed: int, count: int = 24) -> List[Message]:
     """Random text and binary messages: empty, tiny, around the thresholds, up to ~200 KB."""
     rnd = random.Random(seed)
@@ -164,6 +187,15 @@ def exchange(conn: Conn, messages: List[Message], fragment: int) -> None:
         assert got == data, i
 
 
+def exchange_compressed(conn: Conn, seed_value: int, fragment: int) -> None:
+    """:func:`exchange` random messages, each compressed by us and by the peer."""
+    counter = prepare(conn)
+    assert counter is not None
+    messages = random_messages(seed_value)
+    exchange(conn, messages, fragment)
+    assert counter.compressed == len(messages) and counter.decompressed == len(messages)
+
+
 # ---------------------------------------------------------------------------
 # Our server, our client
 
@@ -223,37 +255,17 @@ WS_DIRECT: Dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(ws
 
 # (peer settings, header the negotiation must produce for (ct, nct))
 WS_CLIENT_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = {
-    "default": (
-        {},
-        {
-            "ct": "permessage-deflate",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-        },
-    ),
+    "default": ({}, agreed()),
     "bits9-10": (
         {"server_max_window_bits": 9, "client_max_window_bits": 10},
-        {
-            "ct": "permessage-deflate; server_max_window_bits=9; client_max_window_bits=10",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-            "server_max_window_bits=9; client_max_window_bits=10",
-        },
+        agreed(server_max_window_bits=9, client_max_window_bits=10),
     ),
+    # (websockets itself refuses to compress with 8 bits, as zlib can't)
     "bits8-no-client-takeover": (
-        # (websockets itself refuses to compress with 8 bits, as zlib can't)
         {"server_max_window_bits": 8, "client_no_context_takeover": True, "client_max_window_bits": 9},
-        {
-            "ct": "permessage-deflate; client_no_context_takeover; server_max_window_bits=8; client_max_window_bits=9",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-            "server_max_window_bits=8; client_max_window_bits=9",
-        },
+        agreed(client_no_context_takeover=True, server_max_window_bits=8, client_max_window_bits=9),
     ),
-    "server-no-takeover": (
-        {"server_no_context_takeover": True},
-        {
-            "ct": "permessage-deflate; server_no_context_takeover",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-        },
-    ),
+    "server-no-takeover": ({"server_no_context_takeover": True}, agreed(server_no_context_takeover=True)),
 }
 
 
@@ -291,24 +303,14 @@ def test_our_server_websockets_client(
 
 
 WS_SERVER_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = {
-    "default": (
-        {},
-        {"ct": "permessage-deflate", "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
-    ),
+    "default": ({}, agreed()),
     "bits10-9": (
         {"server_max_window_bits": 10, "client_max_window_bits": 9},
-        {
-            "ct": "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-            "server_max_window_bits=10; client_max_window_bits=9",
-        },
+        agreed(server_max_window_bits=10, client_max_window_bits=9),
     ),
     "server-forces-no-takeover": (
         {"server_no_context_takeover": True, "client_no_context_takeover": True},
-        {
-            "ct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-        },
+        agreed(server_no_context_takeover=True, client_no_context_takeover=True),
     ),
 }
 
@@ -336,11 +338,7 @@ def test_our_client_websockets_server(case: str, mode_name: str, fragment: int) 
             conn, resp = dial("ws://127.0.0.1:%d/" % port, MODES[mode_name], write_buffer_size=700)
             try:
                 assert resp.headers["Sec-WebSocket-Extensions"] == expected[mode_name]
-                counter = prepare(conn)
-                assert counter is not None
-                messages = random_messages(seed(case, mode_name, fragment, 1))
-                exchange(conn, messages, fragment)
-                assert counter.compressed == len(messages) and counter.decompressed == len(messages)
+                exchange_compressed(conn, seed(case, mode_name, fragment, 1), fragment)
             finally:
                 conn.close()
         finally:
@@ -507,24 +505,14 @@ def node_peer() -> Iterator[Callable[[List[str]], NodePeer]]:
 
 # ws option objects (perMessageDeflate) and the header each mode must produce
 NODE_SERVER_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = {
-    "default": (
-        {},
-        {"ct": "permessage-deflate", "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
-    ),
+    "default": ({}, agreed()),
     "bits9": (
         {"serverMaxWindowBits": 9, "clientMaxWindowBits": 9},
-        {
-            "ct": "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-            "server_max_window_bits=9; client_max_window_bits=9",
-        },
+        agreed(server_max_window_bits=9, client_max_window_bits=9),
     ),
     "no-takeover": (
         {"serverNoContextTakeover": True, "clientNoContextTakeover": True},
-        {
-            "ct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-        },
+        agreed(server_no_context_takeover=True, client_no_context_takeover=True),
     ),
 }
 
@@ -542,35 +530,18 @@ def test_our_client_node_ws_server(node_peer: Callable[[List[str]], NodePeer], c
     try:
         assert ext_set(resp.headers["Sec-WebSocket-Extensions"]) == ext_set(expected[mode_name])
         assert ext_set(peer.wait_line("EXT ")) == ext_set(expected[mode_name])
-        counter = prepare(conn)
-        assert counter is not None
-        messages = random_messages(seed(case, mode_name, 2))
-        exchange(conn, messages, 1000 - fragment)
-        assert counter.compressed == len(messages) and counter.decompressed == len(messages)
+        exchange_compressed(conn, seed(case, mode_name, 2), 1000 - fragment)
     finally:
         conn.close()
 
 
 NODE_CLIENT_CASES: Dict[str, Tuple[Dict[str, Any], Dict[str, str]]] = {
-    "default": (
-        {},
-        {"ct": "permessage-deflate", "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
-    ),
+    "default": ({}, agreed()),
     "bits10-9": (
         {"serverMaxWindowBits": 10, "clientMaxWindowBits": 9},
-        {
-            "ct": "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-            "server_max_window_bits=10; client_max_window_bits=9",
-        },
+        agreed(server_max_window_bits=10, client_max_window_bits=9),
     ),
-    "client-no-takeover": (
-        {"clientNoContextTakeover": True},
-        {
-            "ct": "permessage-deflate; client_no_context_takeover",
-            "nct": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-        },
-    ),
+    "client-no-takeover": ({"clientNoContextTakeover": True}, agreed(client_no_context_takeover=True)),
 }
 
 
@@ -598,11 +569,7 @@ def test_our_server_node_ws_client(node_peer: Callable[[List[str]], NodePeer], c
     conn = upgrader.upgrade(sock)
     try:
         assert ext_set(peer.wait_line("EXT ")) == ext_set(expected[mode_name])
-        counter = prepare(conn)
-        assert counter is not None
-        messages = random_messages(seed(case, mode_name, 3))
-        exchange(conn, messages, 1000 - fragment)
-        assert counter.compressed == len(messages) and counter.decompressed == len(messages)
+        exchange_compressed(conn, seed(case, mode_name, 3), 1000 - fragment)
     finally:
         conn.close()
     assert peer.wait_line("CLOSED ") == "1000"
