@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import struct
+from functools import partial
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from .fuzzer import BINARY, CLOSE, CONT, PING, PONG, RSV1, TEXT, DeflateSetup, FuzzPeer, encode_frame
@@ -563,6 +564,11 @@ def group7() -> List[Case]:
 # ----------------------------------------------------------------------
 
 
+def _send_split(f: FuzzPeer, op: int, p: bytes, how: str, n: int) -> None:
+    """Send ``p`` in pieces of ``n`` bytes: ``how`` is "frag" (frames) or "chop" (TCP writes)."""
+    f.send_message(op, p, **{how: n})
+
+
 def group9(full: bool = True) -> List[Case]:
     """Large messages; ``full`` includes every size up to 16 MiB."""
     cases = []
@@ -580,22 +586,21 @@ def group9(full: bool = True) -> List[Case]:
             p = _text(n) if op == TEXT else _rand(n, n)
             what = "%s message of %d bytes" % (kind, n)
             cases.append(large(sub, i, kind, p, what, lambda f, op=op, p=p: f.send_message(op, p)))
-    frag_sizes = [64, 256, 1024, 4096, 16384, 65536, 256 * 1024, MiB, 4 * MiB]
-    for sub, (op, kind) in ((3, (TEXT, "text")), (4, (BINARY, "binary"))):
-        p = _text(4 * MiB) if op == TEXT else _rand(4 * MiB, 4)
-        for i, fs in enumerate(frag_sizes, 1):
-            if not full and fs < 4096:
-                continue
-            what = "4 MiB %s message in fragments of %d" % (kind, fs)
-            cases.append(large(sub, i, kind, p, what, lambda f, op=op, p=p, fs=fs: f.send_message(op, p, frag=fs)))
-    chops = [64, 128, 256, 512, 1024, 2048]
-    for sub, (op, kind) in ((5, (TEXT, "text")), (6, (BINARY, "binary"))):
-        p = _text(MiB) if op == TEXT else _rand(MiB, 6)
-        for i, ch in enumerate(chops, 1):
-            if not full and ch < 1024:
-                continue
-            what = "1 MiB %s message in TCP writes of %d" % (kind, ch)
-            cases.append(large(sub, i, kind, p, what, lambda f, op=op, p=p, ch=ch: f.send_message(op, p, chop=ch)))
+    # 9.3/9.4: a 4 MiB message in fragments; 9.5/9.6: a 1 MiB message in small TCP writes.
+    # (first sub-group, message size, send_message keyword, what a piece is, piece sizes, the quick run's smallest)
+    split_ways = [
+        (3, 4 * MiB, "frag", "fragments", [64, 256, 1024, 4096, 16384, 65536, 256 * 1024, MiB, 4 * MiB], 4096),
+        (5, MiB, "chop", "TCP writes", [64, 128, 256, 512, 1024, 2048], 1024),
+    ]
+    for first, size, how, pieces, splits, quick_from in split_ways:
+        for sub, (op, kind) in ((first, (TEXT, "text")), (first + 1, (BINARY, "binary"))):
+            p = _text(size) if op == TEXT else _rand(size, sub)
+            for i, n in enumerate(splits, 1):
+                if not full and n < quick_from:
+                    continue
+                what = "%d MiB %s message in %s of %d" % (size // MiB, kind, pieces, n)
+                send = partial(_send_split, op=op, p=p, how=how, n=n)
+                cases.append(large(sub, i, kind, p, what, send))
     msg_sizes = [0, 16, 64, 256, 1024, 4096]
     for sub, (op, kind) in ((7, (TEXT, "text")), (8, (BINARY, "binary"))):
         for i, n in enumerate(msg_sizes, 1):
