@@ -40,7 +40,7 @@ from gorillaws.frames import BINARY_MESSAGE, TEXT_MESSAGE
 from gorillaws.handshake import parse_extensions
 from gorillaws.server import Upgrader
 
-from helpers import AcceptLoop
+from helpers import AcceptLoop, closing_factory
 from peers import require_peer
 
 TIMEOUT = 20.0
@@ -226,16 +226,8 @@ class OurServer:
 
 @pytest.fixture
 def our_server() -> Iterator[Callable[..., OurServer]]:
-    servers: List[OurServer] = []
-
-    def make(mode: int, **kw: Any) -> OurServer:
-        s = OurServer(mode, **kw)
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.close()
+    with closing_factory(OurServer) as factory:
+        yield factory
 
 
 def dial(url: str, mode: int, **kw: Any) -> Tuple[Conn, Any]:
@@ -491,16 +483,8 @@ class NodePeer:
 
 @pytest.fixture
 def node_peer() -> Iterator[Callable[[List[str]], NodePeer]]:
-    peers: List[NodePeer] = []
-
-    def make(args: List[str]) -> NodePeer:
-        p = NodePeer(args)
-        peers.append(p)
-        return p
-
-    yield make
-    for p in peers:
-        p.close()
+    with closing_factory(NodePeer) as factory:
+        yield factory
 
 
 # ws option objects (perMessageDeflate) and the header each mode must produce

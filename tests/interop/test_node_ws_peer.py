@@ -16,6 +16,7 @@ from typing import Iterator, Optional
 
 import pytest
 
+from helpers import closing_factory
 from peers import require_peer
 
 from .ourside import EchoServer, check_client_report, client_close, client_scenario
@@ -43,16 +44,11 @@ def node() -> str:
 
 @pytest.fixture
 def node_server(node: str) -> Iterator[object]:
-    procs = []
-
     def start(deflate: str) -> PeerProcess:
-        p = PeerProcess([node, "interop_echo_server.js", json.dumps({"deflate": deflate})], cwd=NODE_DIR)
-        procs.append(p)
-        return p
+        return PeerProcess([node, "interop_echo_server.js", json.dumps({"deflate": deflate})], cwd=NODE_DIR)
 
-    yield start
-    for p in procs:
-        p.stop()
+    with closing_factory(start, close=PeerProcess.stop) as factory:
+        yield factory
 
 
 @pytest.mark.parametrize("ours,peer", COMBOS)

@@ -8,9 +8,11 @@ context takeover, and without context takeover.
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+
+from helpers import closing_factory
 
 from .ourside import BINARY, KOSME, LARGE_TEXT, EchoServer, check_client_report, client_close, client_scenario
 
@@ -29,25 +31,15 @@ pytestmark = pytest.mark.timeout(60)
 COMBOS = [("off", "off"), ("context", "deflate"), ("no-context", "deflate"), ("context", "deflate-nct")]
 
 
-def _client_kwargs(peer: str) -> dict:  # type: ignore[type-arg]
+def _peer_kwargs(peer: str, factory: Any) -> Dict[str, Any]:
+    """websockets' compression keywords for ``peer``; ``factory`` is its client or server deflate factory class."""
     if peer == "off":
         return {"compression": None}
     if peer == "deflate":
         return {"compression": "deflate"}
     return {
         "compression": None,
-        "extensions": [ClientPerMessageDeflateFactory(server_no_context_takeover=True, client_no_context_takeover=True)],
-    }
-
-
-def _server_kwargs(peer: str) -> dict:  # type: ignore[type-arg]
-    if peer == "off":
-        return {"compression": None}
-    if peer == "deflate":
-        return {"compression": "deflate"}
-    return {
-        "compression": None,
-        "extensions": [ServerPerMessageDeflateFactory(server_no_context_takeover=True, client_no_context_takeover=True)],
+        "extensions": [factory(server_no_context_takeover=True, client_no_context_takeover=True)],
     }
 
 
@@ -59,7 +51,7 @@ def _server_kwargs(peer: str) -> dict:  # type: ignore[type-arg]
 @pytest.mark.parametrize("ours,peer", COMBOS)
 def test_websockets_client_our_server(ours: str, peer: str) -> None:
     with EchoServer(ours) as srv:
-        with connect(srv.url, open_timeout=10, max_size=None, ping_interval=None, **_client_kwargs(peer)) as ws:
+        with connect(srv.url, open_timeout=10, max_size=None, ping_interval=None, **_peer_kwargs(peer, ClientPerMessageDeflateFactory)) as ws:
             for msg in ["hello " + KOSME, "", BINARY, b"", LARGE_TEXT.decode(), LARGE_TEXT.decode()]:
                 ws.send(msg)
                 assert ws.recv(timeout=10) == msg
@@ -78,7 +70,7 @@ def test_websockets_client_our_server(ours: str, peer: str) -> None:
             assert info.value.rcvd is not None
             assert (info.value.rcvd.code, info.value.rcvd.reason) == (4001, "server bye")
         # The client closes with a code of its own.
-        with connect(srv.url, open_timeout=10, **_client_kwargs(peer)) as ws:
+        with connect(srv.url, open_timeout=10, **_peer_kwargs(peer, ClientPerMessageDeflateFactory)) as ws:
             ws.send("before close")
             assert ws.recv(timeout=10) == "before close"
             ws.close(4000, "client bye")
@@ -118,7 +110,7 @@ class PeerServer:
                 self.closes.append((rcvd.code, rcvd.reason))
                 self.done.set()
 
-        self.server = serve(handler, "127.0.0.1", 0, max_size=None, ping_interval=None, **_server_kwargs(peer))
+        self.server = serve(handler, "127.0.0.1", 0, max_size=None, ping_interval=None, **_peer_kwargs(peer, ServerPerMessageDeflateFactory))
         self.port = self.server.socket.getsockname()[1]
         self.url = "ws://127.0.0.1:%d/" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -131,16 +123,8 @@ class PeerServer:
 
 @pytest.fixture
 def peer_server() -> Iterator[Any]:
-    made: List[PeerServer] = []
-
-    def make(peer: str) -> PeerServer:
-        s = PeerServer(peer)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.stop()
+    with closing_factory(PeerServer, close=PeerServer.stop) as factory:
+        yield factory
 
 
 @pytest.mark.parametrize("ours,peer", COMBOS)
