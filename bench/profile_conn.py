@@ -6,9 +6,11 @@ No HTTP handshake: both ends wrap an already connected socket in
 script re-run with ``_server``).  The raw row is a 5-byte length-prefixed
 protocol over plain sockets (the Python ceiling), measured in the same run.
 
-Cases: ``echo16`` (16 B round trips), ``echo1m`` (1 MiB round trips) and
-``stream1m`` (1 MiB messages client -> server; the server's byte count is
-checked at the end).
+Cases: ``echo16``, ``echo1k``, ``echo64k``, ``echo1m`` (round trips of that
+size) and ``stream64k``, ``stream1m`` (messages client -> server; the
+server's byte count is checked at the end).  System calls per message:
+``strace -c -f -o OUT python3 bench/profile_conn.py --cases echo64k --kinds ws``
+and divide by the message count printed.
 
 Usage::
 
@@ -41,7 +43,14 @@ sys.path.insert(0, os.path.dirname(HERE))
 from gorillaws.conn import Conn  # noqa: E402
 from gorillaws.frames import BINARY_MESSAGE, TEXT_MESSAGE  # noqa: E402
 
-CASES = {"echo16": ("echo", 16), "echo1m": ("echo", 1 << 20), "stream1m": ("stream", 1 << 20)}
+CASES = {
+    "echo16": ("echo", 16),
+    "echo1k": ("echo", 1024),
+    "echo64k": ("echo", 65536),
+    "echo1m": ("echo", 1 << 20),
+    "stream64k": ("stream", 65536),
+    "stream1m": ("stream", 1 << 20),
+}
 _HDR = struct.Struct("!BI")
 
 
@@ -183,7 +192,7 @@ def client_run(kind: str, case: str, duration: float, profile: Optional[str],
             os.unlink(prof_path)
     if pin:
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-    return {"msgs_per_s": n / dt, "mb_per_s": n * size / dt / 1e6, "faults": faults}
+    return {"msgs_per_s": n / dt, "mb_per_s": n * size / dt / 1e6, "faults": faults, "n": n}
 
 
 def main(argv: List[str]) -> None:
@@ -202,11 +211,11 @@ def main(argv: List[str]) -> None:
             for kind in args.kinds.split(","):
                 r = client_run(kind, case, args.duration, args.profile, args.sort, args.pin)
                 results.setdefault((case, kind), []).append(r)
-    print(f"\n{'case':<10} {'kind':<5} {'msg/s':>10} {'MB/s':>9} {'faults/msg':>10}  (client side; median of {args.reps})")
+    print(f"\n{'case':<10} {'kind':<5} {'msg/s':>10} {'MB/s':>9} {'faults/msg':>10} {'messages':>9}  (client side; median of {args.reps})")
     for (case, kind), rs in results.items():
         rs.sort(key=lambda r: r["msgs_per_s"])
         r = rs[len(rs) // 2]
-        print(f"{case:<10} {kind:<5} {r['msgs_per_s']:>10,.0f} {r['mb_per_s']:>9,.1f} {r['faults']:>10.1f}")
+        print(f"{case:<10} {kind:<5} {r['msgs_per_s']:>10,.0f} {r['mb_per_s']:>9,.1f} {r['faults']:>10.1f} {r['n']:>9,.0f}")
 
 
 if __name__ == "__main__":
