@@ -34,13 +34,21 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple, TypeVar, Union
 
 from gorillaws import Conn, WebSocketError
 from gorillaws.handshake import generate_key
 from gorillaws.http11 import Response, find_head_end, parse_response_head
 
 TIMEOUT = 5.0
+
+if TYPE_CHECKING:  # (conftest may import this module: no import of it at run time)
+    from conftest import RawPeer
+
+#: The ``raw_peer`` fixture: ``raw_peer(server=..., **conn_options)`` -> (Conn, RawPeer).
+RawFactory = Callable[..., Tuple[Conn, "RawPeer"]]
+#: The ``conn_pair_factory`` fixture: ``(server, client)`` Conns talking to each other.
+PairFactory = Callable[..., Tuple[Conn, Conn]]
 
 _T = TypeVar("_T")
 

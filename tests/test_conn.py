@@ -13,7 +13,7 @@ import json
 import socket
 import struct
 import time
-from typing import Any, Callable, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 
@@ -33,12 +33,11 @@ from gorillaws import (
     is_unexpected_close_error,
 )
 
-from conftest import RawPeer, close_payload, run_in_thread
+from conftest import close_payload, run_in_thread
+from helpers import PairFactory, RawFactory
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-RawFactory = Callable[..., Tuple[Conn, RawPeer]]
-PairFactory = Callable[..., Tuple[Conn, Conn]]
 
 SIZES = [0, 1, 125, 126, 127, 65535, 65536, 70000]
 

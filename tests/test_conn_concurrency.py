@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -19,12 +19,10 @@ from gorillaws import (
     PreparedMessage,
 )
 
-from conftest import RawPeer, run_in_thread
+from conftest import run_in_thread
+from helpers import PairFactory, RawFactory
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
-
-RawFactory = Callable[..., Tuple[Conn, RawPeer]]
-PairFactory = Callable[..., Tuple[Conn, Conn]]
 
 
 def test_write_control_between_fragments_on_the_wire(raw_peer: RawFactory) -> None:

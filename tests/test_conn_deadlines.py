@@ -10,18 +10,17 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Tuple
+from typing import Tuple
 
 import pytest
 
 from gorillaws import BINARY_MESSAGE, CLOSE_MESSAGE, PING_MESSAGE, TEXT_MESSAGE, Conn, DeadlineExceeded
 
-from conftest import RawPeer, run_in_thread
+from conftest import run_in_thread
+from helpers import RawFactory
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-RawFactory = Callable[..., Tuple[Conn, RawPeer]]
-PairFactory = Callable[..., Tuple[Conn, Conn]]
 
 SHORT = 0.1
 # Big enough to fill any loopback socket buffer (TCP autotuning included).

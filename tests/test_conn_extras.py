@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from typing import Callable, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
@@ -29,12 +29,10 @@ from gorillaws import (
     ProtocolError,
 )
 
-from conftest import RawPeer, run_in_thread
+from conftest import run_in_thread
+from helpers import RawFactory
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
-
-RawFactory = Callable[..., Tuple[Conn, RawPeer]]
-PairFactory = Callable[..., Tuple[Conn, Conn]]
 
 
 def _read_until_error(conn: Conn, hang_up: bool = False) -> BaseException:

@@ -20,7 +20,7 @@ import struct
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable, Iterator, Tuple, Type
+from typing import Any, Iterator, Tuple, Type
 
 import pytest
 
@@ -39,10 +39,10 @@ from gorillaws.conn import ConnState
 from gorillaws.exceptions import ConnectionClosedError, ErrReadLimit, ProtocolError, close_code_for
 
 from conftest import RawPeer, close_payload, run_in_thread, socket_pair
+from helpers import RawFactory
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-RawFactory = Callable[..., Tuple[Conn, RawPeer]]
 
 # Big enough to fill any loopback socket buffer (TCP autotuning included).
 BIG = 32 << 20

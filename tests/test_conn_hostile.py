@@ -15,10 +15,10 @@ import pytest
 from gorillaws import BINARY_MESSAGE, TEXT_MESSAGE, CloseError, Conn, ProtocolError
 
 from conftest import RawPeer, close_payload, run_in_thread
+from helpers import RawFactory
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
-RawFactory = Callable[..., Tuple[Conn, RawPeer]]
 
 # Generous bound: a Conn that does not fail fast raises DeadlineExceeded instead.
 FAIL_FAST_BOUND = 3.0
