@@ -60,6 +60,17 @@ def echo(conn: Conn) -> None:
             conn.write_message(*conn.read_message())
 
 
+def read_until_error(conn: Conn, hang_up: bool = False) -> BaseException:
+    """Read until a read fails and return what it raised; with ``hang_up``, then close the socket like an app would."""
+    while True:
+        try:
+            conn.read_message()
+        except BaseException as e:  # noqa: BLE001
+            if hang_up:
+                conn.close_now()
+            return e
+
+
 def wait_for(cond: Callable[[], Any], timeout: float = TIMEOUT) -> None:
     """Poll ``cond`` until true (a server thread may still be finishing); fails after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -33,8 +33,8 @@ from gorillaws import (
     is_unexpected_close_error,
 )
 
-from conftest import close_payload, run_in_thread
-from helpers import PairFactory, RawFactory
+from conftest import RawPeer, close_payload, run_in_thread
+from helpers import PairFactory, RawFactory, read_until_error
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -601,20 +601,9 @@ def test_close_status(conn_pair: Tuple[Conn, Conn]) -> None:
 # ----------------------------------------------------------------------
 
 
-def _read_until_error(conn: Conn, hang_up: bool = False) -> BaseException:
-    """Read until a read fails; with ``hang_up``, then close the socket like an app would."""
-    while True:
-        try:
-            conn.read_message()
-        except BaseException as e:  # noqa: BLE001
-            if hang_up:
-                conn.close_now()
-            return e
-
-
 def test_close_handshake_with_responsive_peer(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
-    reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
+    reader = run_in_thread(lambda: read_until_error(server, hang_up=True))
     client.write_message(TEXT_MESSAGE, b"before close")
     start = time.monotonic()
     client.close(1000, "bye")
@@ -632,8 +621,8 @@ def test_close_handshake_with_responsive_peer(conn_pair: Tuple[Conn, Conn]) -> N
 
 def test_close_while_this_conn_is_reading_in_another_thread(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
-    peer_reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
-    my_reader = run_in_thread(lambda: _read_until_error(client))
+    peer_reader = run_in_thread(lambda: read_until_error(server, hang_up=True))
+    my_reader = run_in_thread(lambda: read_until_error(client))
     time.sleep(0.05)
     client.close(4001, "done")
     err = my_reader.join()
@@ -643,17 +632,18 @@ def test_close_while_this_conn_is_reading_in_another_thread(conn_pair: Tuple[Con
     assert client.closed
 
 
+def _answer_close(peer: RawPeer) -> Tuple[int, bytes]:
+    """Echo the Conn's close frame's code, wait for it to end the TCP connection, end ours; return what it sent."""
+    got = peer.recv_close()
+    peer.send_close(got[0])
+    peer.expect_eof()  # the Conn ends the TCP connection...
+    peer.close()  # ...and so do we
+    return got
+
+
 def test_close_with_raw_peer_answering(raw_peer: RawFactory) -> None:
     conn, peer = raw_peer(server=True, close_timeout=30.0)
-
-    def answer() -> Tuple[int, bytes]:
-        got = peer.recv_close()
-        peer.send_close(got[0])
-        peer.expect_eof()  # the Conn ends the TCP connection...
-        peer.close()  # ...and so do we
-        return got
-
-    r = run_in_thread(answer)
+    r = run_in_thread(lambda: _answer_close(peer))
     start = time.monotonic()
     conn.close(1001, "going away")
     assert time.monotonic() - start < 10.0
@@ -669,11 +659,7 @@ def test_close_skips_unread_messages(raw_peer: RawFactory) -> None:
         peer.send_frame(TEXT_MESSAGE, b"unread 1")
         peer.send_frame(BINARY_MESSAGE, b"x" * 70000, fin=False)
         peer.send_frame(0, b"y", fin=True)
-        got = peer.recv_close()
-        peer.send_close(got[0])
-        peer.expect_eof()  # the Conn ends the TCP connection...
-        peer.close()  # ...and so do we
-        return got
+        return _answer_close(peer)
 
     r = run_in_thread(answer)
     start = time.monotonic()
@@ -695,7 +681,7 @@ def test_close_bounded_when_peer_never_answers(raw_peer: RawFactory) -> None:
 
 def test_close_bounded_while_other_thread_reads_and_peer_is_silent(raw_peer: RawFactory) -> None:
     conn, peer = raw_peer(server=True, close_timeout=0.3)
-    reader = run_in_thread(lambda: _read_until_error(conn))
+    reader = run_in_thread(lambda: read_until_error(conn))
     time.sleep(0.05)
     start = time.monotonic()
     conn.close()
@@ -707,7 +693,7 @@ def test_close_bounded_while_other_thread_reads_and_peer_is_silent(raw_peer: Raw
 
 def test_close_now(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
-    blocked = run_in_thread(lambda: _read_until_error(client))
+    blocked = run_in_thread(lambda: read_until_error(client))
     time.sleep(0.05)
     client.close_now()
     err = blocked.join()
@@ -716,7 +702,7 @@ def test_close_now(conn_pair: Tuple[Conn, Conn]) -> None:
     client.close_now()  # idempotent
     client.close()  # no-op after close_now
     # The peer sees the connection end without a close frame.
-    perr = _read_until_error(server)
+    perr = read_until_error(server)
     assert isinstance(perr, CloseError) and perr.code == 1006
     with pytest.raises(OSError):
         client.write_message(TEXT_MESSAGE, b"after close_now")
@@ -735,7 +721,7 @@ def test_err_close_sent(conn_pair: Tuple[Conn, Conn]) -> None:
         client.write_control(CLOSE_MESSAGE, b"")
     with pytest.raises(ErrCloseSent):
         client.write_json({})
-    err = _read_until_error(server)
+    err = read_until_error(server)
     assert isinstance(err, CloseError) and (err.code, err.text) == (1000, "bye")
     # The client still reads: it sees the server's echo.
     with pytest.raises(CloseError) as ei:
@@ -761,7 +747,7 @@ def test_close_from_writer_mid_message_raises_err_close_sent(conn_pair: Tuple[Co
 def test_context_manager_closes(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
     client.close_timeout = 0.5
-    reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
+    reader = run_in_thread(lambda: read_until_error(server, hang_up=True))
     with client:
         client.write_message(TEXT_MESSAGE, b"hi")
     assert client.closed

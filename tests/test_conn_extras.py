@@ -30,20 +30,9 @@ from gorillaws import (
 )
 
 from conftest import run_in_thread
-from helpers import RawFactory
+from helpers import RawFactory, read_until_error
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
-
-
-def _read_until_error(conn: Conn, hang_up: bool = False) -> BaseException:
-    """Read until a read fails; with ``hang_up``, then close the socket like an app would."""
-    while True:
-        try:
-            conn.read_message()
-        except BaseException as e:  # noqa: BLE001
-            if hang_up:
-                conn.close_now()
-            return e
 
 
 # ----------------------------------------------------------------------
@@ -139,7 +128,7 @@ def test_net_conn_wrong_type_between_conns(conn_pair: Tuple[Conn, Conn]) -> None
     server.close_timeout = 0.2  # bounds the linger after failing
     nc = server.net_conn(TEXT_MESSAGE)
     client.write_message(BINARY_MESSAGE, b"bin")
-    peer_err = run_in_thread(lambda: _read_until_error(client, hang_up=True))
+    peer_err = run_in_thread(lambda: read_until_error(client, hang_up=True))
     with pytest.raises(ProtocolError):
         nc.read(10)
     err = peer_err.join()
@@ -153,8 +142,8 @@ def test_net_conn_wrong_type_between_conns(conn_pair: Tuple[Conn, Conn]) -> None
 
 def test_ping_round_trip(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
-    server_reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
-    client_reader = run_in_thread(lambda: _read_until_error(client))
+    server_reader = run_in_thread(lambda: read_until_error(server, hang_up=True))
+    client_reader = run_in_thread(lambda: read_until_error(client))
     rtt = client.ping(timeout=10.0)
     assert 0 <= rtt < 10.0
     assert server.ping(timeout=10.0, data=b"mine") >= 0
@@ -170,7 +159,7 @@ def test_ping_round_trip(conn_pair: Tuple[Conn, Conn]) -> None:
 
 def test_ping_times_out_without_a_pong(raw_peer: RawFactory) -> None:
     conn, peer = raw_peer(server=False)
-    reader = run_in_thread(lambda: _read_until_error(conn))
+    reader = run_in_thread(lambda: read_until_error(conn))
     with pytest.raises(DeadlineExceeded) as ei:
         conn.ping(timeout=0.1, data=b"hello?")
     assert not ei.value.fatal
@@ -208,7 +197,7 @@ def test_close_read_answers_control_frames_and_fails_on_data(raw_peer: RawFactor
 def test_close_read_ends_on_peer_close(conn_pair: Tuple[Conn, Conn]) -> None:
     server, client = conn_pair
     done = client.close_read()
-    reader = run_in_thread(lambda: _read_until_error(server))
+    reader = run_in_thread(lambda: read_until_error(server))
     assert client.ping(timeout=2.0) >= 0  # close_read's thread sees the pong
     server.close_timeout = 2.0
     closer = run_in_thread(lambda: server.close(1001))
@@ -239,8 +228,8 @@ def test_keepalive_pings_and_stays_open_with_responsive_peer(conn_pair: Tuple[Co
         server.write_control(PONG_MESSAGE, data, time.monotonic() + 1)
 
     server.set_ping_handler(on_ping)
-    server_reader = run_in_thread(lambda: _read_until_error(server, hang_up=True))
-    client_reader = run_in_thread(lambda: _read_until_error(client))  # sees the pongs
+    server_reader = run_in_thread(lambda: read_until_error(server, hang_up=True))
+    client_reader = run_in_thread(lambda: read_until_error(client))  # sees the pongs
     client.start_keepalive(0.05, 10.0)
     # Wait (bounded) for three pings rather than sleeping a fixed time: a
     # loaded machine may not fit three 50 ms ticks into any short sleep.
@@ -259,7 +248,7 @@ def test_keepalive_pings_and_stays_open_with_responsive_peer(conn_pair: Tuple[Co
 
 def test_keepalive_without_pong_closes_1011(raw_peer: RawFactory) -> None:
     conn, peer = raw_peer(server=True)
-    reader = run_in_thread(lambda: _read_until_error(conn))
+    reader = run_in_thread(lambda: read_until_error(conn))
     conn.start_keepalive(0.05, 0.15)
     f = peer.recv_frame()
     assert f.opcode == PING_MESSAGE and not f.masked
