@@ -7,6 +7,7 @@ joined.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -52,6 +53,21 @@ def run_cli(*args: str, input: bytes = b"", timeout: float = TIMEOUT) -> subproc
         env=_env(),
         cwd=ROOT,
     )
+
+
+@contextlib.contextmanager
+def cli_process(*args: str, stdin: Optional[int] = None) -> Iterator["subprocess.Popen[bytes]"]:
+    """``python -m gorillaws ARGS`` with stdout and stderr piped; killed (by its PID) if it outlives the block."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gorillaws", *args],
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
 
 
 class CliServer:
@@ -292,20 +308,12 @@ def test_abnormal_server_close_exits_1() -> None:
         conn.close(gorillaws.CLOSE_INTERNAL_SERVER_ERR, "boom")
 
     with InProcServer(close_with_error) as srv:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gorillaws", "connect", srv.url],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
-        )
-        try:
+        with cli_process("connect", srv.url, stdin=subprocess.PIPE) as proc:
             assert proc.stdin is not None
             proc.stdin.write(b"trigger\n")
             proc.stdin.flush()
             # stdin stays open: the tool must end because the server closed.
             out, err = proc.communicate(timeout=TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
     assert proc.returncode == 1
     assert b"1011" in err and b"boom" in err
 
@@ -316,16 +324,8 @@ def test_normal_server_close_exits_0_with_stdin_open() -> None:
         conn.close()
 
     with InProcServer(greet_and_close) as srv:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gorillaws", "connect", srv.url],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
-        )
-        try:
+        with cli_process("connect", srv.url, stdin=subprocess.PIPE) as proc:
             out, err = _wait_keep_stdin(proc)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
     assert proc.returncode == 0, err
     assert out == b"bye\n"
     assert b"1000" in err
@@ -572,19 +572,11 @@ def test_ping_ctrl_c_prints_the_summary_and_exits_130() -> None:
     import signal
 
     with CliServer("-q") as srv:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gorillaws", "ping", "-c", "1000", "-i", "0.05", srv.url],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
-        )
-        try:
+        with cli_process("ping", "-c", "1000", "-i", "0.05", srv.url) as proc:
             assert proc.stdout is not None
             assert b"seq=1 " in proc.stdout.readline()
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
     assert proc.returncode == 130
     assert b"closed by you (Ctrl-C)" in err and b"Traceback" not in err
     summary = out.decode().splitlines()[-1]

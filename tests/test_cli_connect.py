@@ -30,7 +30,7 @@ import pytest
 import gorillaws
 from gorillaws import mask
 from tests.peers import peer_missing
-from tests.test_cli import ROOT, TIMEOUT, CliServer, InProcServer, _closed_port, _env, echo, run_cli
+from tests.test_cli import ROOT, TIMEOUT, CliServer, InProcServer, _closed_port, _env, cli_process, echo, run_cli
 
 # slow: every test runs the CLI in a subprocess or a pseudo-terminal; the quick loop (pytest -m "not slow") leaves it out.
 pytestmark = pytest.mark.slow
@@ -217,21 +217,15 @@ def test_stdout_closed_early_ends_quietly() -> None:
 
     rec = Recorder(flood)
     with InProcServer(rec) as srv:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gorillaws", "connect", "--no-close", srv.url],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
-        )
-        try:
-            assert proc.stdout is not None and proc.stderr is not None
-            assert proc.stdout.readline() == b"line 0\n"
-            proc.stdout.close()  # as `| head -1` does
-            err = proc.stderr.read()
-            proc.wait(TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
-            proc.stderr.close()  # type: ignore[union-attr]
+        with cli_process("connect", "--no-close", srv.url, stdin=subprocess.DEVNULL) as proc:
+            try:
+                assert proc.stdout is not None and proc.stderr is not None
+                assert proc.stdout.readline() == b"line 0\n"
+                proc.stdout.close()  # as `| head -1` does
+                err = proc.stderr.read()
+                proc.wait(TIMEOUT)
+            finally:
+                proc.stderr.close()  # type: ignore[union-attr]
         assert rec.done.wait(TIMEOUT)
     _no_traceback(err)
     assert proc.returncode == 0, err
@@ -490,19 +484,11 @@ def test_terminal_ctrl_d_closes_normally() -> None:
 def test_sigint_while_listening_exits_130() -> None:
     rec = Recorder()
     with InProcServer(rec) as srv:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gorillaws", "connect", "-v", "--no-close", srv.url],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT,
-        )
-        try:
+        with cli_process("connect", "-v", "--no-close", srv.url, stdin=subprocess.DEVNULL) as proc:
             assert proc.stderr is not None
             assert b"connected" in proc.stderr.readline()
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
         assert rec.done.wait(TIMEOUT)
     assert proc.returncode == 130
     assert b"closed by you (Ctrl-C)" in err
