@@ -32,6 +32,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from conftest import build_frame
+from helpers import AcceptLoop, closing_factory
 
 from gorillaws import (
     BINARY_MESSAGE,
@@ -70,30 +71,15 @@ class Server:
     def __init__(self, app: Callable[[Conn], Any], upgrader: Optional[Upgrader] = None) -> None:
         self.app = app
         self.upgrader = upgrader or Upgrader(handshake_timeout=TIMEOUT)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)
-        self.port = self.listener.getsockname()[1]
         self.results: List[Any] = []
         self.upgrade_ended: List[float] = []
         self.done = threading.Event()
-        self._stop = threading.Event()
-        self._threads: List[threading.Thread] = []
         self._conns: List[Conn] = []
-        t = threading.Thread(target=self._accept)
-        t.start()
-        self._threads.append(t)
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                continue
-            t = threading.Thread(target=self._serve, args=(sock,))
-            t.start()
-            self._threads.append(t)
+        self._loop = AcceptLoop(self._serve)
+        self.port = self._loop.port
 
     def _serve(self, sock: socket.socket) -> None:
+        sock.settimeout(None)  # blocking, as a server's accepted socket: the Upgrader sets the deadlines
         try:
             try:
                 conn = self.upgrader.upgrade(sock)
@@ -118,28 +104,16 @@ class Server:
         return self.results[0]
 
     def close(self) -> None:
-        self._stop.set()
-        self._threads[0].join(TIMEOUT)
-        self.listener.close()
         for c in self._conns:
             c.close_now()
-        for t in self._threads:
-            t.join(TIMEOUT)
-            assert not t.is_alive()
+        self._loop.close()
+        assert not any(t.is_alive() for t in self._loop.threads)
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Server]]:
-    made: List[Server] = []
-
-    def factory(app: Callable[[Conn], Any], upgrader: Optional[Upgrader] = None) -> Server:
-        s = Server(app, upgrader)
-        made.append(s)
-        return s
-
-    yield factory
-    for s in made:
-        s.close()
+    with closing_factory(Server) as factory:
+        yield factory
 
 
 def read_one(limit: Optional[int] = None) -> Callable[[Conn], Any]:
