@@ -201,18 +201,23 @@ class RawClient:
 # ---------------------------------------------------------------------------
 
 
-def test_default_read_limit_is_one_mib(serve: Callable[..., Server]) -> None:
-    srv = serve(read_one())
-    conn, _ = Dialer(handshake_timeout=TIMEOUT).dial(srv.url)
+def _check_refused_as_too_big(srv: Server, send: Callable[[Conn], None], **dialer_options: Any) -> None:
+    """Dial ``srv`` and ``send``: the server must answer close 1009, its app get ErrReadLimit."""
+    conn, _ = Dialer(handshake_timeout=TIMEOUT, **dialer_options).dial(srv.url)
     try:
         conn.set_read_deadline(time.monotonic() + TIMEOUT)
-        conn.write_message(BINARY_MESSAGE, b"x" * (DEFAULT_READ_LIMIT + 1))
+        send(conn)
         with pytest.raises(CloseError) as ei:
             conn.read_message()
         assert ei.value.code == 1009
     finally:
         conn.close_now()
     assert isinstance(srv.result(), ErrReadLimit)
+
+
+def test_default_read_limit_is_one_mib(serve: Callable[..., Server]) -> None:
+    srv = serve(read_one())
+    _check_refused_as_too_big(srv, lambda conn: conn.write_message(BINARY_MESSAGE, b"x" * (DEFAULT_READ_LIMIT + 1)))
 
 
 def test_message_at_the_limit_passes(serve: Callable[..., Server]) -> None:
@@ -228,9 +233,8 @@ def test_message_at_the_limit_passes(serve: Callable[..., Server]) -> None:
 def test_fragments_adding_up_over_the_limit(serve: Callable[..., Server]) -> None:
     """Each fragment is small; the message is not.  Caught as it crosses the limit."""
     srv = serve(read_one(limit=10_000))
-    conn, _ = Dialer(handshake_timeout=TIMEOUT, write_buffer_size=1000).dial(srv.url)
-    try:
-        conn.set_read_deadline(time.monotonic() + TIMEOUT)
+
+    def send(conn: Conn) -> None:
         w = conn.next_writer(TEXT_MESSAGE)
         try:
             for _ in range(30):
@@ -238,12 +242,8 @@ def test_fragments_adding_up_over_the_limit(serve: Callable[..., Server]) -> Non
             w.close()
         except (CloseError, OSError, Exception):
             pass  # the server may have closed mid-message
-        with pytest.raises(CloseError) as ei:
-            conn.read_message()
-        assert ei.value.code == 1009
-    finally:
-        conn.close_now()
-    assert isinstance(srv.result(), ErrReadLimit)
+
+    _check_refused_as_too_big(srv, send, write_buffer_size=1000)
 
 
 def test_announced_length_alone_trips_the_limit(serve: Callable[..., Server]) -> None:
