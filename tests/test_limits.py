@@ -518,6 +518,12 @@ class FakeServer:
         self.listener.close()
         assert not self.thread.is_alive()
 
+    def __enter__(self) -> "FakeServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def test_response_head_too_large() -> None:
     def answer(sock: socket.socket) -> None:
@@ -527,12 +533,8 @@ def test_response_head_too_large() -> None:
             sock.sendall(pad)
         time.sleep(0.5)  # give the client time to give up before we go away
 
-    fake = FakeServer(answer)
-    try:
-        with pytest.raises(ErrBadHandshake, match="larger than"):
-            Dialer(handshake_timeout=TIMEOUT).dial(f"ws://127.0.0.1:{fake.port}/")
-    finally:
-        fake.close()
+    with FakeServer(answer) as fake, pytest.raises(ErrBadHandshake, match="larger than"):
+        Dialer(handshake_timeout=TIMEOUT).dial(f"ws://127.0.0.1:{fake.port}/")
 
 
 def test_response_with_too_many_headers() -> None:
@@ -543,12 +545,8 @@ def test_response_with_too_many_headers() -> None:
             + b"\r\n"
         )
 
-    fake = FakeServer(answer)
-    try:
-        with pytest.raises(ErrBadHandshake, match="too many"):
-            Dialer(handshake_timeout=TIMEOUT).dial(f"ws://127.0.0.1:{fake.port}/")
-    finally:
-        fake.close()
+    with FakeServer(answer) as fake, pytest.raises(ErrBadHandshake, match="too many"):
+        Dialer(handshake_timeout=TIMEOUT).dial(f"ws://127.0.0.1:{fake.port}/")
 
 
 # ---------------------------------------------------------------------------
@@ -621,6 +619,7 @@ def test_trickling_server_is_cut_at_dialer_handshake_timeout() -> None:
 
 def test_silent_server_is_cut_at_dialer_handshake_timeout() -> None:
     stop = threading.Event()
+
     def answer(sock: socket.socket) -> None:
         stop.wait(TIMEOUT)  # read the request, never answer
 
