@@ -355,6 +355,22 @@ def closing_factory(
 
 
 @contextlib.contextmanager
+def running_server(server: Any) -> Iterator[Tuple[str, int]]:
+    """Run a :mod:`socketserver` server's ``serve_forever`` in a thread; yield its (host, port).
+
+    On exit: ``shutdown()``, ``server_close()`` and a bounded join.
+    """
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield server.server_address[:2]
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(TIMEOUT)
+
+
+@contextlib.contextmanager
 def silent_listener() -> Iterator[int]:
     """A port whose connections complete (the kernel's backlog) but never get a byte back."""
     with socket.create_server(("127.0.0.1", 0), backlog=16) as lsock:

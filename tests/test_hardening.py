@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from certs import TestPKI, make_test_pki  # noqa: E402
 from examples_util import Program, child_env, free_port, wait_port  # noqa: E402
+from helpers import running_server  # noqa: E402
 
 from gorillaws import Conn, Dialer, HandshakeError, Upgrader  # noqa: E402
 from gorillaws.frames import TEXT_MESSAGE  # noqa: E402
@@ -99,14 +100,8 @@ def host(kind: str, ssl_context: Any = None, **kwargs: Any) -> Iterator[Tuple[st
         httpd = ThreadingHTTPServer(
             ("127.0.0.1", 0), _http_server_app(Upgrader(handshake_timeout=TIMEOUT)), ssl_context=ssl_context, **kwargs
         )
-        t = threading.Thread(target=httpd.serve_forever, daemon=True)
-        t.start()
-        try:
-            yield httpd.server_address[:2]
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
-            t.join(TIMEOUT)
+        with running_server(httpd) as address:
+            yield address
 
 
 def chat(url: str, rounds: int, dialer: Any = None) -> None:
@@ -392,14 +387,8 @@ def stdlib_tls_host(ssl_context: ssl.SSLContext) -> Iterator[Tuple[str, int]]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     httpd.socket = ssl_context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield httpd.server_address[:2]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        t.join(TIMEOUT)
+    with running_server(httpd) as address:
+        yield address
 
 
 @pytest.mark.parametrize("kind", HOSTS + ("stdlib",))
