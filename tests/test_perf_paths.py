@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -201,3 +202,54 @@ def test_initial_data_is_read_first() -> None:
     finally:
         server.close_now()
         b.close()
+
+
+# ----------------------------------------------------------------------
+# The read buffer grows for connections that keep receiving large frames
+
+
+@pytest.mark.parametrize("server_reads", [True, False], ids=["server", "client"])
+def test_read_buffer_grows_for_large_frames(server_reads: bool) -> None:
+    from gorillaws import conn as conn_mod
+
+    a, b = socket_pair("tcp")
+    reader = Conn(a, is_server=server_reads)
+    writer = Conn(b, is_server=not server_reads)
+    reader.set_read_limit(1 << 22)
+    try:
+        small = [bytes([i]) * 100 for i in range(20)]
+        for m in small:  # small messages never grow it
+            writer.write_message(BINARY_MESSAGE, m)
+            assert reader.read_message() == (BINARY_MESSAGE, m)
+        assert len(reader._rbuf) == 4096
+        msgs = [bytes([i % 251]) * 65536 + bytes([i]) for i in range(3 * conn_mod._LARGE_FRAMES_TO_GROW)]
+        # Sent ahead (a thread), so frames arrive back to back, across the swap.
+        t = threading.Thread(target=lambda: [writer.write_message(BINARY_MESSAGE, m) for m in msgs] and None)
+        t.start()
+        got = [reader.read_message() for _ in msgs]
+        t.join(5)
+        assert got == [(BINARY_MESSAGE, m) for m in msgs]
+        assert len(reader._rbuf) == conn_mod._LARGE_READ_BUFFER
+        writer.write_message(TEXT_MESSAGE, "small again")
+        assert reader.read_message() == (TEXT_MESSAGE, b"small again")
+    finally:
+        reader.close_now()
+        writer.close_now()
+
+
+def test_huge_frames_do_not_grow_the_buffer() -> None:
+    a, b = socket_pair("tcp")
+    reader = Conn(a, is_server=True)
+    writer = Conn(b, is_server=False)
+    reader.set_read_limit(1 << 22)
+    try:
+        m = os.urandom(1 << 20)
+        t = threading.Thread(target=lambda: [writer.write_message(BINARY_MESSAGE, m) for _ in range(10)] and None)
+        t.start()
+        for _ in range(10):
+            assert reader.read_message() == (BINARY_MESSAGE, m)
+        t.join(5)
+        assert len(reader._rbuf) == 4096  # the direct read takes those either way
+    finally:
+        reader.close_now()
+        writer.close_now()
