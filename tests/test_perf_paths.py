@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 import os
+import contextlib
 import socket
 import threading
 import time
-from typing import Any, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import pytest
 
@@ -57,6 +58,25 @@ def _messages() -> List[PreparedMessage]:
     out.insert(5, PreparedMessage(BINARY_MESSAGE, bytes(range(256)) * 300))  # 75 KiB: sent on its own
     out.append(PreparedMessage(BINARY_MESSAGE, b""))
     return out
+
+
+@contextlib.contextmanager
+def tcp_conns(server_reads: bool = True, **reader_kwargs: Any) -> Iterator[Tuple[Conn, Conn]]:
+    """``(reader, writer)`` over TCP, the reader's limit raised to 4 MiB; both closed after."""
+    a, b = socket_pair("tcp")
+    reader = Conn(a, is_server=server_reads, **reader_kwargs)
+    writer = Conn(b, is_server=not server_reads)
+    reader.set_read_limit(1 << 22)
+    try:
+        yield reader, writer
+    finally:
+        reader.close_now()
+        writer.close_now()
+
+
+def send_all(conn: Conn, msgs: List[bytes]) -> None:
+    for m in msgs:
+        conn.write_message(BINARY_MESSAGE, m)
 
 
 def _pair(server_writes: bool, **kwargs: Any) -> Tuple[Conn, Conn, CountingSocket]:
@@ -147,12 +167,8 @@ def test_peer_gone_mid_batch_fails_writing_for_good() -> None:
 # An idle connection holds no read buffer
 
 
-@pytest.mark.parametrize("transport", ["socketpair", "tcp"])
-def test_idle_conn_holds_no_read_buffer(transport: str) -> None:
-    a, b = socket_pair(transport)
-    server = Conn(a, is_server=True, read_buffer_size=8192)
-    client = Conn(b, is_server=False)
-    try:
+def test_idle_conn_holds_no_read_buffer() -> None:
+    with tcp_conns(read_buffer_size=8192) as (server, client):
         assert len(server._rbuf) == 0
         got: List[Tuple[int, bytes]] = []
         t = threading.Thread(target=lambda: got.append(server.read_message()))
@@ -163,9 +179,6 @@ def test_idle_conn_holds_no_read_buffer(transport: str) -> None:
         t.join(5)
         assert got == [(BINARY_MESSAGE, b"first")]
         assert len(server._rbuf) == 8192  # made once the bytes were there, at the configured size
-    finally:
-        server.close_now()
-        client.close_now()
 
 
 def test_first_read_honours_deadline_and_close() -> None:
@@ -212,11 +225,7 @@ def test_initial_data_is_read_first() -> None:
 def test_read_buffer_grows_for_large_frames(server_reads: bool) -> None:
     from gorillaws import conn as conn_mod
 
-    a, b = socket_pair("tcp")
-    reader = Conn(a, is_server=server_reads)
-    writer = Conn(b, is_server=not server_reads)
-    reader.set_read_limit(1 << 22)
-    try:
+    with tcp_conns(server_reads) as (reader, writer):
         small = [bytes([i]) * 100 for i in range(20)]
         for m in small:  # small messages never grow it
             writer.write_message(BINARY_MESSAGE, m)
@@ -224,7 +233,7 @@ def test_read_buffer_grows_for_large_frames(server_reads: bool) -> None:
         assert len(reader._rbuf) == 4096
         msgs = [bytes([i % 251]) * 65536 + bytes([i]) for i in range(3 * conn_mod._LARGE_FRAMES_TO_GROW)]
         # Sent ahead (a thread), so frames arrive back to back, across the swap.
-        t = threading.Thread(target=lambda: [writer.write_message(BINARY_MESSAGE, m) for m in msgs] and None)
+        t = threading.Thread(target=send_all, args=(writer, msgs))
         t.start()
         got = [reader.read_message() for _ in msgs]
         t.join(5)
@@ -232,24 +241,14 @@ def test_read_buffer_grows_for_large_frames(server_reads: bool) -> None:
         assert len(reader._rbuf) == conn_mod._LARGE_READ_BUFFER
         writer.write_message(TEXT_MESSAGE, "small again")
         assert reader.read_message() == (TEXT_MESSAGE, b"small again")
-    finally:
-        reader.close_now()
-        writer.close_now()
 
 
 def test_huge_frames_do_not_grow_the_buffer() -> None:
-    a, b = socket_pair("tcp")
-    reader = Conn(a, is_server=True)
-    writer = Conn(b, is_server=False)
-    reader.set_read_limit(1 << 22)
-    try:
+    with tcp_conns() as (reader, writer):
         m = os.urandom(1 << 20)
-        t = threading.Thread(target=lambda: [writer.write_message(BINARY_MESSAGE, m) for _ in range(10)] and None)
+        t = threading.Thread(target=send_all, args=(writer, [m] * 10))
         t.start()
         for _ in range(10):
             assert reader.read_message() == (BINARY_MESSAGE, m)
         t.join(5)
         assert len(reader._rbuf) == 4096  # the direct read takes those either way
-    finally:
-        reader.close_now()
-        writer.close_now()

@@ -62,7 +62,7 @@ def test_pieces_key_inside_buffer() -> None:
 
 def test_pieces_read_only_untouched() -> None:
     with pytest.raises(TypeError):
-        mask_mod.apply_mask_inplace_python(memoryview(b"abcdefgh"), b"\x01\x02\x03\x04")  # type: ignore[arg-type]
+        mask_mod.apply_mask_inplace_python(memoryview(b"abcdefgh"), b"\x01\x02\x03\x04")
 
 
 def test_pure_mask_memory_is_bounded() -> None:
