@@ -61,6 +61,13 @@ def make_payload(size: int, seed: int = 7) -> bytes:
     return bytes(out[:size])
 
 
+def _gw_level() -> int:
+    """The level for gorillaws rows: ``GW_LEVEL`` (``--gw-level``), else the codec's default (6, as websockets)."""
+    from gorillaws import deflate
+
+    return int(os.environ.get("GW_LEVEL") or deflate.DEFAULT_COMPRESSION_LEVEL)
+
+
 def _gw_mode(mode: str) -> int:
     from gorillaws import deflate
 
@@ -117,7 +124,7 @@ def serve(row: str, sink: bool) -> None:
 
     import gorillaws as gw
 
-    upgrader = gw.Upgrader(compression_mode=_gw_mode(mode))
+    upgrader = gw.Upgrader(compression_mode=_gw_mode(mode), compression_level=_gw_level())
     lsock = socket.create_server(("127.0.0.1", 0), backlog=64)
     print(lsock.getsockname()[1], flush=True)
 
@@ -156,7 +163,7 @@ def connect(row: str, url: str) -> Tuple[Callable[[bytes], None], Callable[[str]
         return ws.send, ws.send, ws.recv, ws.close, on
     import gorillaws as gw
 
-    conn, _ = gw.Dialer(compression_mode=_gw_mode(mode)).dial(url)
+    conn, _ = gw.Dialer(compression_mode=_gw_mode(mode), compression_level=_gw_level()).dial(url)
     conn.set_read_limit(BIG)
 
     def recv() -> Any:
@@ -240,11 +247,14 @@ def main(argv: List[str]) -> None:
     ap.add_argument("--sizes", default="1k,64k")
     ap.add_argument("--scenarios", default="echo,stream")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--gw-level", type=int, help="gorillaws compression level (default: the codec's, 6)")
     ap.add_argument("--duration", type=float, default=0.5)
     ap.add_argument("--distinct", type=int, default=1,
                     help="cycle through this many different payloads (default 1: the same one)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin echo to one CPU")
     args = ap.parse_args(argv)
+    if args.gw_level is not None:
+        os.environ["GW_LEVEL"] = str(args.gw_level)  # read by the server processes too
     rows = args.rows.split(",")
     sizes = parse_sizes(args.sizes)
     scenarios = args.scenarios.split(",")
