@@ -744,6 +744,10 @@ class Conn:
         new message takes ``limit`` as its size limit (None: the read limit).
         """
         while True:
+            if self._rend - self._rpos < 2:
+                # An empty buffer (every message of a ping-pong): receive
+                # before parsing, rather than parse nothing first.
+                self._fill(2, False)
             hdr = parse_header(self._rbuf, self._rpos, self._rend)
             while hdr is None:
                 self._fill(self._rend - self._rpos + 1, False)
