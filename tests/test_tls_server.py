@@ -17,6 +17,7 @@ directions, and a first frame pipelined behind the request head.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
@@ -167,6 +168,17 @@ def dial(pki: TestPKI, srv: TlsServer, **kw: Any) -> Conn:
     conn, resp = d.dial(srv.url)
     assert resp.status == 101
     return conn
+
+
+@contextlib.contextmanager
+def session(pki: TestPKI, srv: TlsServer, **kw: Any) -> Iterator[Conn]:
+    """:func:`dial` ``srv``; on the way out close the Conn at once, then re-raise what the server's app raised."""
+    conn = dial(pki, srv, **kw)
+    try:
+        yield conn
+    finally:
+        conn.close_now()
+    srv.check()
 
 
 def echo(conn: Conn) -> None:
@@ -324,8 +336,7 @@ def test_ping_from_another_thread_while_reading(pki: TestPKI, serve: Callable[..
         echo(conn)
 
     srv = serve(app)
-    conn = dial(pki, srv)
-    try:
+    with session(pki, srv) as conn:
         assert ready.wait(TIMEOUT)
         box: "queue.Queue[Any]" = queue.Queue()
 
@@ -344,9 +355,6 @@ def test_ping_from_another_thread_while_reading(pki: TestPKI, serve: Callable[..
         assert box.get(timeout=TIMEOUT) == (TEXT_MESSAGE, b"after ping")
         t.join(TIMEOUT)
         conn.close()
-    finally:
-        conn.close_now()
-    srv.check()
 
 
 # ---------------------------------------------------------------------------
@@ -393,8 +401,7 @@ def test_client_read_deadline_over_tls(pki: TestPKI, serve: Callable[..., TlsSer
             conn.read_message()
 
     srv = serve(app)
-    conn = dial(pki, srv)
-    try:
+    with session(pki, srv) as conn:
         conn.set_read_deadline(time.monotonic() + 0.2)
         with pytest.raises(DeadlineExceeded) as ei:
             conn.read_message()
@@ -403,9 +410,6 @@ def test_client_read_deadline_over_tls(pki: TestPKI, serve: Callable[..., TlsSer
         conn.set_read_deadline(time.monotonic() + TIMEOUT)
         assert conn.read_message() == (TEXT_MESSAGE, pattern(200_000).hex().encode())
         conn.close()
-    finally:
-        conn.close_now()
-    srv.check()
 
 
 def test_mid_frame_read_deadline_is_fatal(pki: TestPKI, serve: Callable[..., TlsServer]) -> None:
@@ -469,15 +473,11 @@ def test_server_initiated_close_with_dialer(pki: TestPKI, serve: Callable[..., T
         conn.close(4000, "custom")
 
     srv = serve(app)
-    conn = dial(pki, srv)
-    try:
+    with session(pki, srv) as conn:
         conn.set_read_deadline(time.monotonic() + TIMEOUT)
         with pytest.raises(CloseError) as ei:
             conn.read_message()
         assert (ei.value.code, ei.value.text) == (4000, "custom")
-    finally:
-        conn.close_now()
-    srv.check()
 
 
 def test_client_initiated_close(pki: TestPKI, serve: Callable[..., TlsServer]) -> None:
