@@ -7,18 +7,10 @@
 // Prints one line "result JSON" and exits.
 'use strict';
 const WebSocket = require('ws');
+const { deflateOptions } = require('./interop_options');
 
 const url = process.argv[2];
 const cfg = JSON.parse(process.argv[3] || '{}');
-function deflateOptions(name) {
-  if (!name || name === 'off') return false;
-  const opts = { threshold: 0 };
-  if (name === 'deflate-nct') {
-    opts.serverNoContextTakeover = true;
-    opts.clientNoContextTakeover = true;
-  }
-  return opts;
-}
 
 function open() {
   const ws = new WebSocket(url, { perMessageDeflate: deflateOptions(cfg.deflate), maxPayload: 64 * 1024 * 1024 });

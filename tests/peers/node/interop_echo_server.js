@@ -8,17 +8,9 @@
 // Ends when its stdin closes.
 'use strict';
 const { WebSocketServer } = require('ws');
+const { deflateOptions } = require('./interop_options');
 
 const cfg = JSON.parse(process.argv[2] || '{}');
-function deflateOptions(name) {
-  if (!name || name === 'off') return false;
-  const opts = { threshold: 0 };
-  if (name === 'deflate-nct') {
-    opts.serverNoContextTakeover = true;
-    opts.clientNoContextTakeover = true;
-  }
-  return opts;
-}
 
 const wss = new WebSocketServer({
   host: '127.0.0.1',
