@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from . import frames
+from . import deflate, frames
 
 __all__ = ["MessageType", "CloseCode", "CompressionMode"]
 
@@ -59,9 +59,9 @@ class CompressionMode(_Code):
     is 2; here the other way round), so port by name, never by number.
     """
 
-    DISABLED = 0
-    NO_CONTEXT_TAKEOVER = 1
-    CONTEXT_TAKEOVER = 2
+    DISABLED = deflate.COMPRESSION_DISABLED
+    NO_CONTEXT_TAKEOVER = deflate.COMPRESSION_NO_CONTEXT_TAKEOVER
+    CONTEXT_TAKEOVER = deflate.COMPRESSION_CONTEXT_TAKEOVER
 
 
 class CloseCode(_Code):
