@@ -54,6 +54,8 @@ from gorillaws import (
 from gorillaws.handshake import generate_key
 from gorillaws.http11 import Headers, Request, find_head_end, parse_response_head
 
+from helpers import read_head
+
 pytestmark = pytest.mark.timeout(30)
 
 TIMEOUT = 5.0
@@ -620,16 +622,9 @@ def handshake(port: int, extra: str = "", host: Optional[str] = None) -> Tuple[i
     ).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
         s.sendall(req)
-        buf = b""
-        while find_head_end(buf) < 0:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-        end = find_head_end(buf)
-        assert end > 0, buf
-        resp = parse_response_head(buf[:end])
-        body = buf[end:]
+        head, body = read_head(s)
+        assert find_head_end(head) > 0, head
+        resp = parse_response_head(head)
         if resp.status != 101:
             s.settimeout(1.0)
             try:
@@ -755,12 +750,8 @@ def test_bad_handshake_carries_the_response() -> None:
         sock, _ = listener.accept()
         with sock:
             sock.settimeout(TIMEOUT)
-            buf = b""
-            while find_head_end(buf) < 0:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    return
-                buf += chunk
+            if find_head_end(read_head(sock)[0]) < 0:
+                return  # no request
             sock.sendall(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 5\r\n\r\nmoved")
 
     t = threading.Thread(target=run)
