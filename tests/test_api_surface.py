@@ -36,7 +36,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
