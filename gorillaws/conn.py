@@ -653,7 +653,11 @@ class Conn:
     def _recv(self, view: memoryview, fatal: bool) -> int:
         """One receive; raises CloseError(1006) on EOF and DeadlineExceeded on time-out."""
         try:
-            n = self._io.recv_into(view, self._read_deadline)
+            deadline = self._read_deadline
+            if deadline is None and not self._io.nonblocking:
+                n = self._io.sock.recv_into(view)  # SocketIO.recv_into's own first case, one call less
+            else:
+                n = self._io.recv_into(view, deadline)
         except socket.timeout:
             raise DeadlineExceeded(_deadline_text("read", self._read_deadline_past), fatal=fatal) from None
         except OSError as e:
@@ -1036,9 +1040,13 @@ class Conn:
         """:meth:`read_message` with ``limit`` for the message (None: the read limit)."""
         with self._read_lock:
             self._reading_thread = threading.current_thread()
-            self._check_readable()
+            if self._read_err is not None:  # _check_readable, inline
+                raise self._read_err
             try:
-                mt = self._start_message(limit)
+                if self._reader is None and self._msg_partial is None and not self._msg_type:
+                    mt = self._next_data_frame(limit)  # _start_message with nothing to skip
+                else:
+                    mt = self._start_message(limit)
                 partial = self._msg_partial
                 if (
                     partial is None
@@ -1160,7 +1168,11 @@ class Conn:
         """
         try:
             if len(payload) < _GATHER_SEND_MIN:
-                self._io.sendall(head + payload if payload else head, deadline)
+                frame = head + payload if payload else head
+                if deadline is None and not self._io.nonblocking:
+                    self._io.sock.sendall(frame)  # SocketIO.sendall's own first case, one call less
+                else:
+                    self._io.sendall(frame, deadline)
             else:
                 self._io.send_parts(head, payload, deadline)
         except socket.timeout:
