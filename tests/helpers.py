@@ -71,6 +71,17 @@ def read_until_error(conn: Conn, hang_up: bool = False) -> BaseException:
             return e
 
 
+def read_in_pieces(reader: Any, sizes: Iterator[int]) -> bytes:
+    """Read a message ``reader`` to its end, each read asking for the next of ``sizes``; return the bytes."""
+    got = bytearray()
+    for n in sizes:
+        chunk = reader.read(n)
+        if not chunk:
+            break
+        got += chunk
+    return bytes(got)
+
+
 def wait_for(cond: Callable[[], Any], timeout: float = TIMEOUT) -> None:
     """Poll ``cond`` until true (a server thread may still be finishing); fails after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ test_conn_concurrency.py.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import socket
 import struct
@@ -34,7 +35,7 @@ from gorillaws import (
 )
 
 from conftest import RawPeer, close_payload, run_in_thread
-from helpers import PairFactory, RawFactory, read_until_error
+from helpers import PairFactory, RawFactory, read_in_pieces, read_until_error
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -224,17 +225,9 @@ def test_next_reader_large_message_small_buffer(conn_pair_factory: PairFactory) 
 
     t = run_in_thread(send)
     _, r = server.next_reader()
-    got = bytearray()
-    sizes = [1, 100, 5000, 17, 65536]
-    i = 0
-    while True:
-        chunk = r.read(sizes[i % len(sizes)])
-        i += 1
-        if not chunk:
-            break
-        got += chunk
+    got = read_in_pieces(r, itertools.cycle([1, 100, 5000, 17, 65536]))
     t.join()
-    assert bytes(got) == data
+    assert got == data
 
 
 # ----------------------------------------------------------------------

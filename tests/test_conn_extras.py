@@ -309,21 +309,13 @@ def test_receive_text_limit_is_temporary(raw_peer: RawFactory) -> None:
     assert conn.read_message() == (TEXT_MESSAGE, b"a much longer message")
 
 
-def test_receive_binary_into_too_small_buffer(raw_peer: RawFactory) -> None:
+@pytest.mark.parametrize("payload, room", [(b"12345", 4), (b"1", 0)], ids=["too-small", "empty"])
+def test_receive_binary_into_too_small_buffer(raw_peer: RawFactory, payload: bytes, room: int) -> None:
     conn, peer = raw_peer(server=True)
-    peer.send_frame(BINARY_MESSAGE, b"12345")
+    peer.send_frame(BINARY_MESSAGE, payload)
     watcher = run_in_thread(peer.recv_close_and_hang_up)
     with pytest.raises(ErrReadLimit):
-        conn.receive_binary(bytearray(4))
-    assert watcher.join()[0] == 1009
-
-
-def test_receive_binary_into_empty_buffer(raw_peer: RawFactory) -> None:
-    conn, peer = raw_peer(server=True)
-    peer.send_frame(BINARY_MESSAGE, b"1")
-    watcher = run_in_thread(peer.recv_close_and_hang_up)
-    with pytest.raises(ErrReadLimit):
-        conn.receive_binary(bytearray(0))
+        conn.receive_binary(bytearray(room))
     assert watcher.join()[0] == 1009
 
 

@@ -11,6 +11,7 @@ that turns invalid at a random byte, cut the same random ways, fails with
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 from typing import List, Tuple
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from gorillaws import BINARY_MESSAGE, PING_MESSAGE, PONG_MESSAGE, TEXT_MESSAGE, Conn, ProtocolError
 
 from conftest import RawPeer, build_frame, make_conn_pair, run_in_thread
+from helpers import read_in_pieces
 
 # slow: hypothesis runs of 40-100 random cases over sockets; the quick loop (pytest -m "not slow") leaves it out.
 pytestmark = pytest.mark.slow
@@ -83,18 +85,11 @@ def _run(msgs: List[Message], use_reader: bool, read_sizes: List[int], rbs: int)
         # Collect the pongs concurrently so the Conn never blocks writing them.
         n_pings = len(_expected_pongs(msgs))
         pong_reader = run_in_thread(lambda: [peer.recv_frame() for _ in range(n_pings)])
-        k = 0
+        sizes = itertools.cycle(read_sizes)  # (the cycle goes on from message to message)
         for opcode, payload, _, _ in msgs:
             if use_reader:
                 mt, r = conn.next_reader()
-                got = bytearray()
-                while True:
-                    chunk = r.read(read_sizes[k % len(read_sizes)])
-                    k += 1
-                    if not chunk:
-                        break
-                    got += chunk
-                data = bytes(got)
+                data = read_in_pieces(r, sizes)
             else:
                 mt, data = conn.read_message()
             assert mt == opcode
