@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import struct
 from functools import partial
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .fuzzer import BINARY, CLOSE, CONT, PING, PONG, RSV1, TEXT, DeflateSetup, FuzzPeer, encode_frame
 from .harness import Case, Events
@@ -377,19 +377,20 @@ def group6() -> List[Case]:
             [("text", b"middle frame payload")],
         ),
     ]
-    for n, (name, seq) in enumerate(VALID, 1):
-        cases.append(
-            Case("6.v.%d.a" % n, "valid %s, one frame" % name, lambda f, s=seq: f.send_message(TEXT, s), [("text", seq)])
-        )
+
+    def whole_and_bytewise(cid: str, what: str, seq: bytes, *outcome: Any) -> None:
+        """Cases cid.a (``seq`` in one frame) and, beyond one byte, cid.b (one byte per frame)."""
+        cases.append(Case(cid + ".a", what + ", one frame", lambda f, s=seq: f.send_message(TEXT, s), *outcome))
         if len(seq) > 1:
-            cases.append(
-                Case(
-                    "6.v.%d.b" % n,
-                    "valid %s, one byte per frame" % name,
-                    lambda f, s=seq: f.send_frames(_frag_frames(f, s, 1)),
-                    [("text", seq)],
-                )
-            )
+
+            def bytewise(f: FuzzPeer, s: bytes = seq) -> None:
+                f.send_frames(_frag_frames(f, s, 1))
+
+            cases.append(Case(cid + ".b", what + ", one byte per frame", bytewise, *outcome))
+
+    for n, (name, seq) in enumerate(VALID, 1):
+        whole_and_bytewise("6.v.%d" % n, "valid %s" % name, seq, [("text", seq)])
+        if len(seq) > 1:
             cases.append(
                 Case(
                     "6.v.%d.c" % n,
@@ -399,20 +400,7 @@ def group6() -> List[Case]:
                 )
             )
     for n, (name, seq) in enumerate(INVALID, 1):
-        cases.append(
-            Case("6.i.%d.a" % n, "invalid %s, one frame" % name, lambda f, s=seq: f.send_message(TEXT, s), [], 1007, False)
-        )
-        if len(seq) > 1:
-            cases.append(
-                Case(
-                    "6.i.%d.b" % n,
-                    "invalid %s, one byte per frame" % name,
-                    lambda f, s=seq: f.send_frames(_frag_frames(f, s, 1)),
-                    [],
-                    1007,
-                    False,
-                )
-            )
+        whole_and_bytewise("6.i.%d" % n, "invalid %s" % name, seq, [], 1007, False)
         k = first_invalid_index(seq)
         if k is not None and k + 1 < len(seq):
             # Fail fast: the bad byte arrives in a non-final frame; the
