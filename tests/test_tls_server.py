@@ -591,24 +591,19 @@ def test_lazy_tls_handshake(pki: TestPKI, mode: str) -> None:
     upgrade() for raw sockets, in the handler's first read for http.server)
     instead of in the accepting thread.
     """
-    srv = TlsServer(pki, mode, echo, lazy=True)
-    try:
-        conn = dial(pki, srv)
-        with conn:
+    with contextlib.closing(TlsServer(pki, mode, echo, lazy=True)) as srv:
+        with dial(pki, srv) as conn:
             conn.set_read_deadline(time.monotonic() + TIMEOUT)
             conn.write_message(TEXT_MESSAGE, "lazy")
             assert conn.read_message() == (TEXT_MESSAGE, b"lazy")
         srv.check()
-    finally:
-        srv.close()
 
 
 def test_silent_tcp_client_is_cut_by_handshake_timeout(pki: TestPKI) -> None:
     """A client that connects but never starts TLS: upgrade() gives up after
     handshake_timeout (the TLS handshake happens inside it), and the next
     client is served."""
-    srv = TlsServer(pki, "raw", echo, Upgrader(handshake_timeout=0.5), lazy=True)
-    try:
+    with contextlib.closing(TlsServer(pki, "raw", echo, Upgrader(handshake_timeout=0.5), lazy=True)) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT) as silent:
             start = time.monotonic()
             srv.wait()
@@ -617,11 +612,8 @@ def test_silent_tcp_client_is_cut_by_handshake_timeout(pki: TestPKI) -> None:
             assert silent.recv(100) == b""  # dropped
         srv.done.clear()
         srv.errors.clear()
-        conn = dial(pki, srv)
-        with conn:
+        with dial(pki, srv) as conn:
             conn.set_read_deadline(time.monotonic() + TIMEOUT)
             conn.write_message(TEXT_MESSAGE, "next")
             assert conn.read_message() == (TEXT_MESSAGE, b"next")
         srv.check()
-    finally:
-        srv.close()
