@@ -72,10 +72,10 @@ class SocketIO:
     def _wait_after(self, err: OSError, writing: bool, deadline: Optional[float]) -> None:
         """Wait until the read or write that raised ``err`` (one of :data:`WANT_IO`) can go on.
 
-        OpenSSL may have to write while reading (a key update) or read while
-        writing (a renegotiation): its error names the direction to wait
-        for; otherwise it is the call's own.  Raises socket.timeout (naming
-        the read or write deadline) when ``deadline`` passes first.
+        A TLS socket may have to write while reading or read while writing
+        (handshake records in the way): OpenSSL's error names the direction
+        to wait for; otherwise it is the call's own.  Raises socket.timeout
+        (naming the read or write deadline) when ``deadline`` passes first.
         """
         if isinstance(err, ssl.SSLWantReadError):
             want_write = False
