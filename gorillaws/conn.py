@@ -1910,6 +1910,12 @@ class MessageWriter(io.RawIOBase):
     def __reduce__(self) -> Any:
         raise TypeError("cannot pickle a MessageWriter: it writes to a live connection")
 
+    def __del__(self) -> None:
+        # io.IOBase closes on garbage collection; for a writer that would send
+        # a frame from whichever thread the collector runs in, after the Conn
+        # itself is gone (the Conn holds its open writer).  Only close() sends.
+        pass
+
     def writable(self) -> bool:
         return True
 

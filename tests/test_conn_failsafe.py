@@ -17,10 +17,11 @@ import contextlib
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 import tracemalloc
-from typing import Any, Iterator, Tuple, Type
+from typing import Any, Iterator, List, Tuple, Type
 
 import pytest
 
@@ -740,3 +741,20 @@ def test_interrupt_before_the_final_compressed_frame_breaks_writing() -> None:
         server.close_now()
         drainer.join(5)
         client.close_now()
+
+
+def test_a_collected_writer_sends_nothing_and_raises_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Garbage collection never flushes a writer: no frame from the collector, no unraisable error (3.13 showed one)."""
+    import gc
+
+    unraisable: List[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    a, b = socket.socketpair()
+    conn = Conn(a, is_server=True, close_timeout=0.1)
+    w = conn.next_writer(TEXT_MESSAGE)
+    w.write(b"half")
+    b.close()
+    conn.close_now()
+    del w, conn
+    gc.collect()
+    assert unraisable == []
