@@ -315,7 +315,7 @@ def test_socks4_and_socks4a_requests() -> None:
 
 def test_missing_pysocks_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "socks", None)
-    with pytest.raises(ImportError, match=r"gorillaws\[socks\]"):
+    with pytest.raises(ImportError, match=r"install it with .pip install PySocks."):
         connect_via_proxy("socks5://127.0.0.1:1", "127.0.0.1", 80, timeout=1)
 
 
