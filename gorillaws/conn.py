@@ -1236,10 +1236,11 @@ class Conn:
         ``data`` may be bytes-like, or str (encoded as UTF-8).  A control
         message type is sent with :meth:`write_control` under the write
         deadline.  Raises :class:`ErrCloseSent` after a close frame was sent,
-        :class:`DeadlineExceeded` at the write deadline, OSError on socket
-        errors.  Thread-safe: concurrent writers are serialized.
+        :class:`DeadlineExceeded` at the write deadline,
+        :class:`~gorillaws.exceptions.ConnectionClosedError` (also an OSError)
+        when the connection is lost.  Thread-safe: concurrent writers are serialized.
         """
-        payload = data if data.__class__ is bytes else _byte_payload(data)
+        payload = data if type(data) is bytes else _byte_payload(data)  # type() narrows for every mypy
         if message_type >= 8:
             self.write_control(message_type, payload, self._write_deadline)
             return

@@ -40,7 +40,7 @@ def _size(name: str, value: Any) -> int:
         raise TypeError(f"websocket: {name} must be an int, not {value!r}")
     if value < 0:
         raise ValueError(f"websocket: {name} must be 0 (the default) or more, not {value}")
-    return value
+    return int(value)
 
 
 def _optional_size(name: str, value: Any) -> Optional[int]:
