@@ -62,7 +62,7 @@ def make_payload(size: int, seed: int = 7) -> bytes:
 
 
 def _gw_level() -> int:
-    """The level for gorillaws rows: ``GW_LEVEL`` (``--gw-level``), else the codec's default (6, as websockets)."""
+    """The level for gorillaws rows: ``GW_LEVEL`` (``--gw-level``), else the codec's default."""
     from gorillaws import deflate
 
     return int(os.environ.get("GW_LEVEL") or deflate.DEFAULT_COMPRESSION_LEVEL)
@@ -247,7 +247,7 @@ def main(argv: List[str]) -> None:
     ap.add_argument("--sizes", default="1k,64k")
     ap.add_argument("--scenarios", default="echo,stream")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--gw-level", type=int, help="gorillaws compression level (default: the codec's, 6)")
+    ap.add_argument("--gw-level", type=int, help="gorillaws compression level (default: the codec's)")
     ap.add_argument("--duration", type=float, default=0.5)
     ap.add_argument("--distinct", type=int, default=1,
                     help="cycle through this many different payloads (default 1: the same one)")

@@ -95,12 +95,13 @@ COMPRESSION_CONTEXT_TAKEOVER = 2
 
 _MODES = (COMPRESSION_DISABLED, COMPRESSION_NO_CONTEXT_TAKEOVER, COMPRESSION_CONTEXT_TAKEOVER)
 
-#: The default level, 6, chosen by measurement (``bench/deflate_defaults.py``,
-#: table in ``bench/RESULTS.md``): with memLevel 5 it is the cheapest setting
-#: that sends no more bytes than ``websockets`` (the same settings) on JSON
-#: text and binary records at every window size; gorilla's level 1 sent up to
-#: 29% more bytes on JSON.  ``set_compression_level`` chooses otherwise.
-DEFAULT_COMPRESSION_LEVEL = 6
+#: gorilla's default level (``defaultCompressionLevel``), zlib's "best speed".
+#: Measured against websockets' level 6 (``bench/deflate_defaults.py``, table
+#: in ``bench/RESULTS.md``): level 6 sends websockets' bytes at websockets' CPU
+#: for messages of a few KB, but with our 15-bit window it compresses 64 KiB
+#: JSON 2.3x slower than websockets (12-bit window) does; level 1 sends up to
+#: 29% more bytes and is faster from 12-bit windows up.
+DEFAULT_COMPRESSION_LEVEL = 1
 #: Huffman coding only, no string matching (Go's ``flate.HuffmanOnly``).
 MIN_COMPRESSION_LEVEL = -2
 #: Best compression.
