@@ -32,6 +32,9 @@ import pytest
 
 from gorillaws import Conn
 
+# Frames built by hand, one copy for the unit tests and the conformance fuzzer.
+from helpers import close_payload, encode_frame as build_frame, mask_bytes as xor_mask  # noqa: F401 (re-exported)
+
 TRANSPORTS = ("socketpair", "tcp")
 
 
@@ -124,47 +127,6 @@ class Frame(NamedTuple):
     opcode: int
     masked: bool
     payload: bytes
-
-
-def xor_mask(data: bytes, key: bytes) -> bytes:
-    """Mask/unmask ``data`` with a 4-byte key (written here, independent of gorillaws.mask)."""
-    return bytes(b ^ key[i & 3] for i, b in enumerate(data))
-
-
-def build_frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    key: Optional[bytes] = None,
-    length: Optional[int] = None,
-    length_form: Optional[int] = None,
-) -> bytes:
-    """Encode one frame by hand.
-
-    ``key`` masks the payload (None: unmasked).  ``length`` overrides the
-    length written in the header (for lying headers); ``length_form`` forces
-    the 7, 16 or 64-bit length encoding (for non-minimal encodings).
-    """
-    n = len(payload) if length is None else length
-    b0 = (0x80 if fin else 0) | (rsv & 0x70) | (opcode & 0x0F)
-    m = 0x80 if key is not None else 0
-    form = length_form or (7 if n < 126 else 16 if n <= 0xFFFF else 64)
-    if form == 7:
-        head = bytes((b0, m | n))
-    elif form == 16:
-        head = bytes((b0, m | 126)) + struct.pack("!H", n)
-    else:
-        head = bytes((b0, m | 127)) + struct.pack("!Q", n)
-    if key is not None:
-        return head + key + xor_mask(payload, key)
-    return head + payload
-
-
-def close_payload(code: int, reason: bytes = b"") -> bytes:
-    """A close frame payload built by hand."""
-    return struct.pack("!H", code) + reason
 
 
 class RawPeer:
