@@ -15,6 +15,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import threading
 from typing import Any, Callable, Optional, Tuple, Union
 
 from .deadline import expired, poll_ms
@@ -36,14 +37,22 @@ class SocketIO:
     plain sockets stay blocking and a deadline is honoured with ``poll`` plus
     ``MSG_DONTWAIT`` per call; TLS sockets (which take no flags) are switched
     to non-blocking and wait in ``poll`` when OpenSSL wants more I/O.
+
+    An OpenSSL connection must not be used by two threads at once (reading
+    can write: TLS 1.3 sends its session tickets on the first read or write),
+    and CPython does not serialize SSL_read and SSL_write.  So on a TLS socket
+    every SSL call holds ``_tls``; the calls never block (the socket is
+    non-blocking), so the lock is held for microseconds, never across a wait.
     """
 
-    __slots__ = ("sock", "fd", "nonblocking", "_rpoll", "_wpoll")
+    __slots__ = ("sock", "fd", "nonblocking", "_tls", "_rpoll", "_wpoll")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
-        self.nonblocking = isinstance(sock, ssl.SSLSocket) or not hasattr(socket, "MSG_DONTWAIT")
+        is_tls = isinstance(sock, ssl.SSLSocket)
+        self._tls: Optional[threading.Lock] = threading.Lock() if is_tls else None
+        self.nonblocking = is_tls or not hasattr(socket, "MSG_DONTWAIT")
         sock.settimeout(None)
         if self.nonblocking:
             sock.setblocking(False)
@@ -102,7 +111,7 @@ class SocketIO:
             if ms == 0 or not p.poll(ms):
                 return False
             try:
-                n = self.sock.recv_into(scratch, 0, flags) if flags else self.sock.recv_into(scratch)
+                n = self.sock.recv_into(scratch, 0, flags) if flags else self._tls_recv_into(scratch)
             except WANT_IO:
                 continue
             if n == 0:
@@ -118,7 +127,7 @@ class SocketIO:
                 raise socket.timeout("read deadline")
             try:
                 if self.nonblocking:
-                    return sock.recv_into(view)
+                    return self._tls_recv_into(view)
                 return sock.recv_into(view, 0, socket.MSG_DONTWAIT)
             except WANT_IO as err:
                 self._wait_after(err, False, deadline)
@@ -143,10 +152,26 @@ class SocketIO:
             view = memoryview(data).cast("B")
         while view:
             try:
-                n = sock.send(view, flags) if flags else sock.send(view)
+                n = sock.send(view, flags) if flags else self._tls_send(view)
                 view = view[n:]
             except WANT_IO as err:
                 self._wait_after(err, True, deadline)
+
+    def _tls_recv_into(self, view: Buffer) -> int:
+        """One receive on a non-blocking socket, under the TLS lock if there is one."""
+        lock = self._tls
+        if lock is None:
+            return self.sock.recv_into(view)
+        with lock:
+            return self.sock.recv_into(view)
+
+    def _tls_send(self, view: Buffer) -> int:
+        """One send on a non-blocking socket, under the TLS lock if there is one."""
+        lock = self._tls
+        if lock is None:
+            return self.sock.send(view)
+        with lock:
+            return self.sock.send(view)
 
     def send_parts(self, head: bytes, payload: Buffer, deadline: Optional[float]) -> None:
         """Send ``head`` then ``payload``, in one system call where the socket allows.
