@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import socket
 import struct
 import threading
@@ -34,6 +35,13 @@ from gorillaws import Conn
 
 # Frames built by hand, one copy for the unit tests and the conformance fuzzer.
 from helpers import close_payload, encode_frame as build_frame, mask_bytes as xor_mask  # noqa: F401 (re-exported)
+
+# A non-interactive shell starts background commands (`cmd &` in a script)
+# with SIGINT ignored, and an ignored signal stays ignored across exec: the
+# tests that press Ctrl-C on a CLI or example subprocess need the default
+# disposition to hand down (a Python handler resets to the default at exec).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 TRANSPORTS = ("socketpair", "tcp")
 
