@@ -20,6 +20,8 @@ Rows:
   passes each accepted socket to ``Upgrader().upgrade(sock)`` (the library
   reads the HTTP request), one thread per connection.  It shows what the
   http.server integration costs (handshakes, memory).
+* ``gorillaws-serve``: the same client; the server is ``gorillaws.Server``,
+  the ready server that ``gorillaws.serve()`` runs.
 
 Both: compression off, read limit raised (as for every row of the harness),
 everything else at gorillaws's defaults.
@@ -154,3 +156,18 @@ class GorillawsSockAdapter(GorillawsAdapter):
         while True:
             sock, _ = lsock.accept()
             threading.Thread(target=handle, args=(sock,), daemon=True).start()
+
+
+class GorillawsServeAdapter(GorillawsAdapter):
+    """gorillaws: the ready server, gorillaws.Server (what serve() runs)."""
+
+    name = "gorillaws-serve"
+    note = ("OUR library: gorillaws.Server (serve()): bounded handshakes, connection cap, "
+            "a thread per connection; same client as gorillaws")
+
+    def serve(self, mode: str, ready: Callable[[int], None]) -> None:
+        import gorillaws as gw
+
+        server = gw.Server(lambda conn: _run(conn, mode), "127.0.0.1", 0)
+        ready(server.address[1])
+        server.serve_forever()
