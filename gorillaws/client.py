@@ -45,7 +45,7 @@ from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequ
 from urllib.parse import quote, unquote, urlsplit
 
 from . import deflate
-from .conn import DEFAULT_BUFFER_SIZE, BufferPool, Conn
+from .conn import DEFAULT_BUFFER_SIZE, BufferPool, Conn, socket_addresses
 from .deadline import remaining
 from .dialing import NetDialContext, check_cancel, closed_on_failure, dial_error, dial_tcp, head_reader, tls_handshake
 from .exceptions import DeadlineExceeded, ErrBadHandshake
@@ -320,10 +320,12 @@ class Dialer(HandshakeOptions):
                 )
             except ValueError as exc:
                 raise ErrBadHandshake(f"websocket: bad handshake: {exc}", response=resp) from None
+            addrs = socket_addresses(sock)  # read here, not in Conn(): see socket_addresses
             return (
                 Conn(
                     sock,
                     is_server=False,
+                    addrs=addrs,
                     subprotocol=subprotocol,
                     read_buffer_size=self.read_buffer_size or DEFAULT_BUFFER_SIZE,
                     write_buffer_size=self.write_buffer_size or DEFAULT_BUFFER_SIZE,

@@ -172,11 +172,20 @@ def _wait_event(ev: threading.Event, deadline: Optional[float]) -> bool:
     return True
 
 
-def _peer_name(sock: socket.socket) -> Any:
+def socket_addresses(sock: socket.socket) -> Tuple[SockAddr, Optional[SockAddr]]:
+    """``(sock.getsockname(), sock.getpeername())``, the peer None when it is gone already.
+
+    Upgrader and Dialer read these before building the :class:`Conn` and pass
+    them in: these calls release the GIL, and made inside the constructor (a
+    C-level call, one interpreter frame deeper) they touch one more 4 KiB
+    stack page in every connection's thread, which stays resident while it
+    idles.  Raises OSError when the socket is closed.
+    """
     try:
-        return sock.getpeername()
+        peer = sock.getpeername()
     except OSError:  # the peer is gone already
-        return None
+        peer = None
+    return sock.getsockname(), peer
 
 
 def _byte_payload(data: Any) -> Buffer:
@@ -298,6 +307,8 @@ class Conn:
     :param resource_name: the request target of the opening handshake (path
         and query), see :attr:`resource_name`.
     :param origin: the handshake's ``Origin`` header, or None; see :attr:`origin`.
+    :param addrs: ``(local, peer)`` addresses already read with
+        :func:`socket_addresses`; None reads them here.
     """
 
     def __init__(
@@ -314,11 +325,12 @@ class Conn:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         resource_name: str = "",
         origin: Optional[str] = None,
+        addrs: Optional[Tuple[SockAddr, Optional[SockAddr]]] = None,
     ) -> None:
         self._sock = sock
         self._io = SocketIO(sock)
         # Kept, as Go's net.Conn does: asking a closed socket would raise.
-        self._addrs: Tuple[SockAddr, Optional[SockAddr]] = (sock.getsockname(), _peer_name(sock))
+        self._addrs = addrs if addrs is not None else socket_addresses(sock)
         self.is_server = is_server
         self._subprotocol = subprotocol
         self._resource_name = resource_name
@@ -1583,10 +1595,11 @@ class Conn:
     def _drain_until_close(self, end: float) -> None:
         saved = self._read_deadline
         self._read_deadline = end
-        if self._rend == self._rpos and not self._io.nonblocking and self._read_err is None:
+        if self._rend == self._rpos and self._rbuf and not self._io.nonblocking and self._read_err is None:
             # The peer's close frame is rarely there yet: wait for it in poll
             # rather than have the first read fail with EAGAIN.  (Not for
-            # TLS, whose library may hold decrypted bytes poll cannot see.)
+            # TLS, whose library may hold decrypted bytes poll cannot see;
+            # not before the first read, where _fill waits the same way.)
             try:
                 self._io._wait(False, end)
             except (OSError, ValueError):

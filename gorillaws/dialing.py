@@ -391,7 +391,7 @@ def head_reader(
     when ``cancel`` is set (looked at every :data:`CANCEL_POLL` seconds).
     """
     if cancel is None:
-        return lambda view: io.recv_into(view, deadline)
+        return lambda view: io.recv_reply_into(view, deadline)
 
     def recv(view: memoryview) -> int:
         while True:

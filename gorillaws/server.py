@@ -85,7 +85,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 from urllib.parse import quote
 
 from . import deflate
-from .conn import BufferPool, Conn
+from .conn import BufferPool, Conn, socket_addresses
 from .exceptions import HandshakeError
 from .handshake import (
     accept_key,
@@ -525,6 +525,22 @@ class _SocketHost(_Host):
         self.io = SocketIO(sock)
         # An error answer gets a short while to reach a client that is still sending.
         self.close_by = min(deadline, time.monotonic() + 1.0) if deadline is not None else time.monotonic() + 1.0
+
+    @classmethod
+    def read(cls, sock: socket.socket, deadline: Optional[float]) -> "_SocketHost":
+        """The host for ``sock``, its request head read (see the class).
+
+        Not in ``__init__``: a constructor is a C-level call, so the reads
+        and waits below it would run one interpreter frame deeper on the
+        thread's stack; with the Conn's, that touched one more 4 KiB page in
+        every connection's thread, resident for as long as it idles.
+        """
+        self = cls(sock, deadline)
+        self._read_request(deadline)
+        return self
+
+    def _read_request(self, deadline: Optional[float]) -> None:
+        sock = self.sock
         try:
             head, self.rest = read_http_head(lambda view: self.io.recv_into(view, deadline), response=False)
             parsed = parse_request_head(head)
@@ -577,7 +593,7 @@ class _SocketHost(_Host):
 def _host_for(request: UpgradeSource, deadline: Optional[float]) -> _Host:
     """The adapter for what was passed to ``upgrade``; the one place that looks at its type."""
     if isinstance(request, socket.socket):
-        return _SocketHost(request, deadline)
+        return _SocketHost.read(request, deadline)
     if isinstance(request, Mapping):
         return _WSGIHost(request)
     if _is_request_handler(request):
@@ -703,9 +719,11 @@ def _upgrade(
     except OSError as e:
         sock.close()
         raise HandshakeError(f"websocket: writing the handshake response: {e}", 500) from e
+    addrs = socket_addresses(sock)  # read here, not in Conn(): see socket_addresses
     return Conn(
         sock,
         is_server=True,
+        addrs=addrs,
         subprotocol=protocol,
         read_buffer_size=u.read_buffer_size,
         write_buffer_size=u.write_buffer_size,

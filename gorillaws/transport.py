@@ -53,9 +53,12 @@ class SocketIO:
         is_tls = isinstance(sock, ssl.SSLSocket)
         self._tls: Optional[threading.Lock] = threading.Lock() if is_tls else None
         self.nonblocking = is_tls or not hasattr(socket, "MSG_DONTWAIT")
-        sock.settimeout(None)
         if self.nonblocking:
             sock.setblocking(False)
+        elif sock.gettimeout() is not None:
+            # (Each settimeout is an ioctl; a dial and an accept hand over
+            # blocking sockets, so the common case makes none.)
+            sock.settimeout(None)
         self._rpoll: Optional[Any] = None
         self._wpoll: Optional[Any] = None
 
@@ -116,6 +119,18 @@ class SocketIO:
                 continue
             if n == 0:
                 return True
+
+    def recv_reply_into(self, view: memoryview, deadline: Optional[float]) -> int:
+        """:meth:`recv_into` for an answer that is rarely there yet (a handshake reply).
+
+        On a plain socket with a deadline it waits in ``poll`` first rather
+        than have the first read fail with EAGAIN and then wait: one system
+        call and one exception less per handshake.  (Not for TLS, whose
+        library may hold decrypted bytes ``poll`` cannot see.)
+        """
+        if deadline is not None and not self.nonblocking:
+            self._wait(False, deadline)  # past the deadline, recv_into says so
+        return self.recv_into(view, deadline)
 
     def recv_into(self, view: memoryview, deadline: Optional[float]) -> int:
         """Receive into ``view``; 0 means EOF.  Raises socket.timeout at the deadline."""
