@@ -796,3 +796,22 @@ def test_handlers_run_in_the_reading_thread(conn_pair: Tuple[Conn, Conn]) -> Non
 
     reader_id = run_in_thread(read_all).join()
     assert where == [("ping", reader_id), ("pong", reader_id), ("close", reader_id)]
+
+
+def test_addresses_given_by_the_caller_or_read_from_the_socket() -> None:
+    """``Conn(addrs=...)`` takes the caller's addresses; without it the socket's are read."""
+    a, b = socket.socketpair()
+    given = Conn(a, is_server=True, addrs=(("1.2.3.4", 1), ("5.6.7.8", 2)))
+    assert (given.local_addr(), given.remote_addr()) == (("1.2.3.4", 1), ("5.6.7.8", 2))
+    given.close_now()
+    b.close()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        read = Conn(accepted, is_server=True)
+        try:
+            assert read.local_addr() == client.getpeername()
+            assert read.remote_addr() == client.getsockname()
+        finally:
+            read.close_now()
+            client.close()
