@@ -174,19 +174,18 @@ class SocketIO:
 
     def _tls_recv_into(self, view: Buffer) -> int:
         """One receive on a non-blocking socket, under the TLS lock if there is one."""
-        lock = self._tls
-        if lock is None:
-            return self.sock.recv_into(view)
-        with lock:
-            return self.sock.recv_into(view)
+        return self._one_call(self.sock.recv_into, view)
 
     def _tls_send(self, view: Buffer) -> int:
         """One send on a non-blocking socket, under the TLS lock if there is one."""
+        return self._one_call(self.sock.send, view)
+
+    def _one_call(self, op: Callable[[Buffer], int], view: Buffer) -> int:
         lock = self._tls
         if lock is None:
-            return self.sock.send(view)
+            return op(view)
         with lock:
-            return self.sock.send(view)
+            return op(view)
 
     def send_parts(self, head: bytes, payload: Buffer, deadline: Optional[float]) -> None:
         """Send ``head`` then ``payload``, in one system call where the socket allows.
