@@ -55,9 +55,11 @@ class SocketIO:
         self.nonblocking = is_tls or not hasattr(socket, "MSG_DONTWAIT")
         if self.nonblocking:
             sock.setblocking(False)
-        elif sock.gettimeout() is not None:
-            # (Each settimeout is an ioctl; a dial and an accept hand over
-            # blocking sockets, so the common case makes none.)
+        else:
+            # Always, even when Python says the socket has no timeout: a socket
+            # made from a dup of one that had a timeout (http.server's, after a
+            # header timeout) shares its O_NONBLOCK flag while its own timeout
+            # reads None.  This call clears the flag in the kernel.
             sock.settimeout(None)
         self._rpoll: Optional[Any] = None
         self._wpoll: Optional[Any] = None
