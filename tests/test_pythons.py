@@ -58,3 +58,15 @@ def test_ci_covers_every_version_from_python_requires() -> None:
     lowest = _python_requires()
     every = [(3, minor) for minor in range(lowest[1], 14)]
     assert sorted(extra + [main]) == every
+
+
+@pytest.mark.parametrize(
+    "module", ["flask", "werkzeug", "gunicorn", "socks", "websockets", "hypothesis", "redis", "google.protobuf"]
+)
+def test_test_extra_is_installed_under_ci(module: str) -> None:
+    """Tests skip with importorskip when one of these is missing; under CI that must be a failure."""
+    import importlib
+
+    if os.environ.get("CI") != "true":
+        pytest.skip("checked under CI=true only")
+    importlib.import_module(module)
