@@ -309,6 +309,8 @@ class Conn:
     :param origin: the handshake's ``Origin`` header, or None; see :attr:`origin`.
     :param addrs: ``(local, peer)`` addresses already read with
         :func:`socket_addresses`; None reads them here.
+    :param io: the :class:`gorillaws.transport.SocketIO` the handshake used
+        on ``sock``, taken over instead of making a second one; None makes one.
     """
 
     def __init__(
@@ -326,9 +328,10 @@ class Conn:
         resource_name: str = "",
         origin: Optional[str] = None,
         addrs: Optional[Tuple[SockAddr, Optional[SockAddr]]] = None,
+        io: Optional[SocketIO] = None,
     ) -> None:
         self._sock = sock
-        self._io = SocketIO(sock)
+        self._io = io if io is not None else SocketIO(sock)
         # Kept, as Go's net.Conn does: asking a closed socket would raise.
         self._addrs = addrs if addrs is not None else socket_addresses(sock)
         self.is_server = is_server
