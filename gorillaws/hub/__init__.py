@@ -12,26 +12,38 @@
     hub.unsubscribe(conn)                         # when the connection ends
     hub.close()                                   # every subscriber gets 1001
 
+    # Resumable: a history in Redis Streams; the client passes back the last id it saw
+    hub = Hub(backend=RedisStreamBackend(url, maxlen=10000, envelope=lambda id, mt, data: (mt, id.encode() + b" " + data)))
+    hub.subscribe(conn, "room:42", since="1732953600000-0")
+
 Modules: :mod:`.core` (the :class:`Hub`: queues, writers, overflow policy),
 :mod:`.backend` (the :class:`Backend` interface and the in-process
 :class:`LocalBackend`), :mod:`.redis_backend` (:class:`RedisBackend`; the
-``redis`` package is imported only when one is created).  See
+``redis`` package is imported only when one is created),
+:mod:`.redis_stream` (:class:`RedisStreamBackend`: Redis Streams, a history
+to resume from).  See
 ``docs/hub.md`` for the guarantees and the multi-process setup.
 """
 
 from __future__ import annotations
 
-from .backend import Backend, Deliver, LocalBackend
+from .backend import Backend, Deliver, HistoryBackend, HistoryGone, Join, LocalBackend
 from .core import OVERFLOW_CLOSE, OVERFLOW_DROP, Hub, HubClosed
 from .redis_backend import RedisBackend
+from .redis_stream import Envelope, RedisStreamBackend
 
 __all__ = [
     "Backend",
     "Deliver",
+    "Envelope",
+    "HistoryBackend",
+    "HistoryGone",
     "Hub",
     "HubClosed",
+    "Join",
     "LocalBackend",
     "OVERFLOW_CLOSE",
     "OVERFLOW_DROP",
     "RedisBackend",
+    "RedisStreamBackend",
 ]

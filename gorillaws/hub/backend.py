@@ -9,17 +9,39 @@ messages back to it, so each message is delivered once per process.
 
 :class:`LocalBackend` (the default) has no other processes to talk to;
 :class:`gorillaws.hub.RedisBackend` uses Redis pub/sub.
+
+A :class:`HistoryBackend` (:class:`gorillaws.hub.RedisStreamBackend`) also
+keeps each topic's recent messages, with ids, so that a subscriber can resume
+after the last one it saw (``hub.subscribe(conn, topic, since=id)``).  Such a
+backend puts every message, its own process's too, in one order per topic and
+hands all of them to ``deliver``: the hub then delivers nothing directly at
+publish time, so every subscriber sees the same order and no message twice.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Protocol
+from typing import Any, Callable, Dict, List, Protocol, Tuple
 
-__all__ = ["Backend", "Deliver", "LocalBackend"]
+__all__ = ["Backend", "Deliver", "HistoryBackend", "HistoryGone", "Join", "LocalBackend"]
 
 #: ``deliver(topic, message_type, data)``: called by a backend, from its own
 #: thread, for each message another process published.
 Deliver = Callable[[str, int, bytes], None]
+
+#: ``join(messages)``: called once by a history backend, from the thread that
+#: delivers the topic, with the ``(message_type, data)`` messages a resuming
+#: subscriber missed, oldest first.  The hub queues them for the subscriber and
+#: makes it a live subscriber in the same step, so nothing falls in between.
+Join = Callable[[List[Tuple[int, bytes]]], None]
+
+
+class HistoryGone(LookupError):
+    """``since`` is not in the topic's history any more (trimmed, or the history was lost).
+
+    Raised by :meth:`gorillaws.hub.Hub.subscribe`.  The subscriber cannot be
+    told exactly what it missed: the application should send it a fresh
+    state and subscribe it without ``since``.
+    """
 
 
 class Backend(Protocol):
@@ -42,6 +64,20 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Stop, releasing threads and connections.  Safe to call more than once."""
+
+
+class HistoryBackend(Backend, Protocol):
+    """A backend that keeps each topic's recent messages, with ids, and delivers every message (its own too)."""
+
+    def replay(self, topic: str, since: str, join: Join) -> None:
+        """Call ``join`` with the messages of ``topic`` after the id ``since``, then deliver the topic live.
+
+        Returns once ``join`` has been called.  Raises ValueError for an id
+        it cannot read, :class:`HistoryGone` when the history no longer
+        holds ``since``, TimeoutError when the history cannot be read in
+        time (the backend is disconnected); after an error ``join`` is never
+        called.
+        """
 
 
 class LocalBackend:

@@ -31,13 +31,13 @@ import socket
 import threading
 import time
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Union, cast
 
 from ..conn import Conn
 from ..exceptions import ErrCloseSent, WebSocketError
 from ..frames import CLOSE_GOING_AWAY, CLOSE_MESSAGE, CLOSE_POLICY_VIOLATION, format_close_message
 from ..prepared import PreparedMessage
-from .backend import Backend, LocalBackend
+from .backend import Backend, HistoryBackend, LocalBackend
 
 __all__ = ["Hub", "HubClosed", "OVERFLOW_CLOSE", "OVERFLOW_DROP"]
 
@@ -64,12 +64,14 @@ class HubClosed(RuntimeError):
 class _Topic:
     """One topic's subscribers (an ordered set, plus a tuple snapshot for publishers) and counters."""
 
-    __slots__ = ("name", "members", "snapshot", "published", "delivered", "dropped")
+    __slots__ = ("name", "members", "snapshot", "joining", "published", "delivered", "dropped")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: Dict["_Subscriber", None] = {}
         self.snapshot: Tuple["_Subscriber", ...] = ()
+        # Subscribers resuming from the history: in the topic, not yet live.
+        self.joining: Set["_Subscriber"] = set()
         self.published = 0
         self.delivered = 0
         self.dropped = 0
@@ -308,6 +310,11 @@ class Hub:
         self.write_timeout = write_timeout
         self.close_timeout = close_timeout
         self._backend: Backend = backend if backend is not None else LocalBackend()
+        # A history backend delivers this process's own messages too (in the
+        # topic's one order, with ids): then publish() queues nothing itself.
+        self._history: Optional[HistoryBackend] = (
+            cast(HistoryBackend, self._backend) if callable(getattr(self._backend, "replay", None)) else None
+        )
         self._lock = threading.Lock()  # _subs, _topics, _closed
         self._subs: Dict[Conn, _Subscriber] = {}
         self._topics: Dict[str, _Topic] = {}
@@ -331,16 +338,36 @@ class Hub:
     # Subscriptions
     # ------------------------------------------------------------------
 
-    def subscribe(self, conn: Conn, topic: str) -> None:
+    def subscribe(self, conn: Conn, topic: str, since: Optional[str] = None) -> None:
         """Subscribe ``conn`` to ``topic`` (no effect if it already is).
 
+        ``since``: resume after the message with this id (a stream id such as
+        ``"1732953600000-0"``, as the backend's envelope showed it to the
+        client; ``"0"`` for all the history holds).  The subscriber is first
+        sent the messages after ``since``, oldest first, then the live ones,
+        with none twice and none in between.  Needs a backend with a history
+        (:class:`gorillaws.hub.RedisStreamBackend`); this call then waits for
+        the history to be read (one Redis round trip, at most the backend's
+        ``socket_timeout``).
+
         Raises TypeError for a topic that is not a str, :class:`HubClosed`
-        after :meth:`close`.  With a Redis backend, messages from other
-        processes arrive once Redis confirms the subscription (the first
-        subscriber of a topic in this process starts it; milliseconds).
+        after :meth:`close`; with ``since``: ValueError when the backend keeps
+        no history or the id is malformed, :class:`HistoryGone` when the
+        history no longer holds ``since`` (the application should send the
+        client a fresh state and subscribe it without ``since``),
+        TimeoutError when the history cannot be read now.  After an error
+        ``conn`` is not subscribed to ``topic``.  With a Redis backend,
+        messages from other processes arrive once Redis confirms the
+        subscription (the first subscriber of a topic in this process starts
+        it; milliseconds).
         """
         if not isinstance(topic, str):
             raise TypeError(f"gorillaws.hub: topic must be a str, not {type(topic).__name__}")
+        if since is not None and self._history is None:
+            raise ValueError(
+                f"gorillaws.hub: since= needs a backend that keeps a history (RedisStreamBackend), "
+                f"not {type(self._backend).__name__}"
+            )
         with self._lock:
             if self._closed:
                 raise HubClosed("gorillaws.hub: the hub is closed")
@@ -354,9 +381,44 @@ class Hub:
                 t = self._topics[topic] = _Topic(topic)
                 # Under the lock, so the backend sees adds and removes in order.
                 self._backend.topic_added(topic)
+            sub.topics[topic] = t
+            if since is None:
+                t.members[sub] = None
+                t.snapshot = tuple(t.members)
+                return
+            t.joining.add(sub)
+        assert self._history is not None
+        try:
+            self._history.replay(topic, since, lambda missed: self._join(sub, t, missed))
+        except BaseException:
+            with self._lock:
+                if sub in t.joining and sub.topics.get(topic) is t:
+                    self._leave(sub, topic)
+                    if not sub.topics:
+                        self._forget(sub)
+            raise
+
+    def _join(self, sub: _Subscriber, t: _Topic, missed: List[Tuple[int, bytes]]) -> None:
+        """The history backend's answer: queue what ``sub`` missed and make it a live subscriber of ``t``.
+
+        Called from the thread that delivers ``t``, so no live message of
+        ``t`` is fanned out between the two steps.
+        """
+        with self._lock:
+            if sub not in t.joining:
+                return  # it left meanwhile
+            t.joining.discard(sub)
             t.members[sub] = None
             t.snapshot = tuple(t.members)
-            sub.topics[topic] = t
+            with sub.lock:
+                for message_type, data in missed:
+                    # Beyond queue_size if need be: the history is bounded (maxlen).
+                    sub.pending.append((t, PreparedMessage(message_type, data)))
+                put = bool(sub.pending) and not sub.scheduled
+                if put:
+                    sub.scheduled = True
+        if put:
+            self._ready.put(sub)
 
     def unsubscribe(self, conn: Conn, topic: Optional[str] = None) -> None:
         """Unsubscribe ``conn`` from ``topic``, or from every topic when ``topic`` is None.
@@ -380,8 +442,9 @@ class Hub:
         """Remove ``sub`` from one topic (hub lock held)."""
         t = sub.topics.pop(name)
         t.members.pop(sub, None)
+        t.joining.discard(sub)
         t.snapshot = tuple(t.members)
-        if not t.members and self._topics.get(name) is t:
+        if not t.members and not t.joining and self._topics.get(name) is t:
             del self._topics[name]
             self._backend.topic_removed(name)
 
@@ -425,6 +488,12 @@ class Hub:
         """
         if self._closed:
             raise HubClosed("gorillaws.hub: the hub is closed")
+        if self._history is not None:
+            # The message comes back from the history backend, with its id,
+            # in the topic's one order; validate it here all the same.
+            pm = PreparedMessage(message_type, data)
+            self._backend.publish(topic, message_type, pm.data)
+            return self.subscribers(topic)
         pm = PreparedMessage(message_type, data)
         queued = self._fan_out(topic, pm)
         self._backend.publish(topic, message_type, pm.data)

@@ -132,6 +132,7 @@ class RedisBackend:
         self.origin = uuid.uuid4().bytes
         self.reconnect_min = reconnect_min
         self.reconnect_max = reconnect_max
+        self.socket_timeout = socket_timeout
         self._prefix = channel_prefix.encode("utf-8")
         self._control = self._prefix + b"\x00control"  # always subscribed: keeps the connection observable
         self._lock = threading.Lock()
@@ -146,6 +147,7 @@ class RedisBackend:
         self._counts = {"published": 0, "publish_errors": 0, "publish_dropped": 0, "received": 0, "foreign": 0,
                         "disconnects": 0, "reconnects": 0}
         self._last_error = ""
+        self._session_up = False  # set by _up(): the current session reached Redis
 
     # -- Backend interface ------------------------------------------------
 
@@ -227,6 +229,7 @@ class RedisBackend:
             log.warning("gorillaws.hub: lost Redis at %s (%s); local delivery continues, reconnecting", self.url, err)
 
     def _up(self) -> None:
+        self._session_up = True
         with self._lock:
             if self._connected:
                 return
@@ -254,45 +257,59 @@ class RedisBackend:
                     self._outq.put(None)  # stop after this batch
                     break
                 batch.append(more)
-            try:
-                pipe = self._client.pipeline(transaction=False)
-                for channel, payload in batch:
-                    pipe.publish(channel, payload)
-                pipe.execute()
-            except self._errors as err:
-                self._count("publish_errors", len(batch))
-                self._lost(err)
-            else:
-                self._count("published", len(batch))
+            self._send_batch(batch)
+
+    def _send_batch(self, batch: List[Tuple[bytes, bytes]]) -> None:
+        """One round trip for ``batch``; a failure loses it (pub/sub is at most once)."""
+        try:
+            self._execute(batch)
+        except self._errors as err:
+            self._count("publish_errors", len(batch))
+            self._lost(err)
+        else:
+            self._count("published", len(batch))
+
+    def _execute(self, batch: List[Tuple[bytes, bytes]]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for channel, payload in batch:
+            pipe.publish(channel, payload)
+        pipe.execute()
 
     def _listen(self) -> None:
-        """The listening thread: subscribe, deliver, and on failure reconnect with backoff."""
+        """The listening thread: one session at a time; on failure reconnect with backoff."""
         delay = self.reconnect_min
         while not self._stop.is_set():
-            pubsub = self._client.pubsub()
+            self._session_up = False
             try:
-                with self._lock:
-                    channels = [self._channel(t) for t in self._topics]
-                    self._changes.clear()
-                pubsub.subscribe(self._control, *channels)
-                self._up()
-                delay = self.reconnect_min
-                while not self._stop.is_set():
-                    self._apply_changes(pubsub)
-                    msg = pubsub.get_message(timeout=_POLL)
-                    if msg is not None and msg["type"] == "message":
-                        self._received(msg["channel"], msg["data"])
+                self._session()
             except self._errors as err:
                 self._lost(err)
-            finally:
-                try:
-                    pubsub.close()
-                except Exception:  # noqa: BLE001 - closing is best effort
-                    pass
+            if self._session_up:  # it worked for a while: start the backoff over
+                delay = self.reconnect_min
             # Jitter, so that many processes do not reconnect in step.
             if self._stop.wait(delay * random.uniform(0.5, 1.0)):
                 return
             delay = min(delay * 2, self.reconnect_max)
+
+    def _session(self) -> None:
+        """Subscribe to every topic and deliver what arrives, until stopped or Redis fails."""
+        pubsub = self._client.pubsub()
+        try:
+            with self._lock:
+                channels = [self._channel(t) for t in self._topics]
+                self._changes.clear()
+            pubsub.subscribe(self._control, *channels)
+            self._up()
+            while not self._stop.is_set():
+                self._apply_changes(pubsub)
+                msg = pubsub.get_message(timeout=_POLL)
+                if msg is not None and msg["type"] == "message":
+                    self._received(msg["channel"], msg["data"])
+        finally:
+            try:
+                pubsub.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
 
     def _apply_changes(self, pubsub: Any) -> None:
         with self._lock:
