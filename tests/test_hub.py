@@ -17,8 +17,9 @@ import pytest
 
 import gorillaws
 from conftest import make_conn_pair, run_in_thread
-from gorillaws.hub import Hub, HubClosed, LocalBackend, RedisBackend, core
+from gorillaws.hub import Hub, HubClosed, LocalBackend, RedisBackend, RedisStreamBackend, core
 from gorillaws.hub.redis_backend import decode, encode, redact
+from gorillaws.hub.redis_stream import stream_id
 
 TEXT = gorillaws.TEXT_MESSAGE
 BINARY = gorillaws.BINARY_MESSAGE
@@ -378,3 +379,26 @@ def test_redis_envelope_round_trip_and_foreign_payloads() -> None:
         encode(origin, 9, b"")
     assert redact("redis://u:secret@h:6379/0") == "redis://u:***@h:6379/0"
     assert redact("redis://h/0") == "redis://h/0"
+
+
+def test_since_needs_a_backend_with_a_history(hub: Hub, app: App) -> None:
+    server, _ = app.connect(None)
+    with pytest.raises(ValueError, match="since= needs a backend that keeps a history"):
+        hub.subscribe(server, "t", since="0")
+    assert hub.topics(server) == [] and hub.subscribers("t") == 0
+    pubsub = Hub(backend=RedisBackend("redis://127.0.0.1:1/0", reconnect_min=5))  # never reached
+    try:
+        with pytest.raises(ValueError, match="not RedisBackend"):
+            pubsub.subscribe(server, "t", since="1-0")
+    finally:
+        pubsub.close()
+
+
+def test_stream_ids_are_read_strictly() -> None:
+    assert stream_id("0") == (0, 0)
+    assert stream_id("1732953600000-7") == (1732953600000, 7)
+    for bad in ("", "1-", "-1", "1-2-3", "12", "1.5-0", " 1-0", "1-0\n", "$", ">"):
+        with pytest.raises(ValueError, match="not a stream id"):
+            stream_id(bad)
+    with pytest.raises(ValueError, match="maxlen"):
+        RedisStreamBackend("redis://127.0.0.1:1/0", maxlen=0)
