@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import random
+import resource
 import selectors
 import socket
 import subprocess
@@ -100,8 +102,16 @@ def count_frames(st: List[Any], data: Any) -> int:
     return frames
 
 
-def client_main(port: int, n: int, mode: str) -> None:
-    """Open n connections, print READY, then count frames; print the count on "COUNT"."""
+def client_main(port: int, n: int, mode: str, frame_bytes: int = 0, drain_every: float = 0.0) -> None:
+    """Open n connections, print READY, then count frames; "COUNT" prints the count, "CPU" this process's CPU seconds.
+
+    ``frame_bytes`` > 0: every frame has that many bytes on the wire (one
+    payload size, no compression), so frames are counted as bytes // frame_bytes
+    with no parsing: the client then costs one ``recv_into`` per socket per
+    drain, whatever the number of frames.  ``drain_every`` > 0: after each
+    drain, wait that long so data accumulates in the sockets (fewer, larger
+    reads; the kernel buffers hold far more than arrives meanwhile).
+    """
     dialer = gw.Dialer(compression_mode=MODES[mode])
     socks: List[socket.socket] = []
     for _ in range(n):
@@ -114,29 +124,35 @@ def client_main(port: int, n: int, mode: str) -> None:
     for s in socks:
         sel.register(s, selectors.EVENT_READ, [0, b""])
     print("READY", flush=True)
-    buf = bytearray(1 << 20)
+    buf = bytearray(1 << 20)  # one buffer shared by every socket
     view = memoryview(buf)
     stop = threading.Event()
-    query = threading.Event()
+    queries: "queue.SimpleQueue[str]" = queue.SimpleQueue()
 
     def control() -> None:
         for line in sys.stdin:
-            if line.strip() == "COUNT":
-                query.set()
+            queries.put(line.strip())
         stop.set()
 
     threading.Thread(target=control, daemon=True).start()
-    total = 0
+    total = 0  # frames, or bytes when frame_bytes is set
     while not stop.is_set():
-        for key, _ in sel.select(0.02):
+        events = sel.select(0.02)
+        for key, _ in events:
             try:
                 k = key.fileobj.recv_into(buf)  # type: ignore[union-attr]
             except BlockingIOError:
                 continue
-            total += count_frames(key.data, view[:k])
-        if query.is_set():
-            query.clear()
-            print(total, flush=True)
+            total += k if frame_bytes else count_frames(key.data, view[:k])
+        while not queries.empty():
+            q = queries.get()
+            if q == "COUNT":
+                print(total // frame_bytes if frame_bytes else total, flush=True)
+            elif q == "CPU":
+                ru = resource.getrusage(resource.RUSAGE_SELF)
+                print(ru.ru_utime + ru.ru_stime, flush=True)
+        if events and drain_every:
+            time.sleep(drain_every)
     for s in socks:
         s.close()
 
@@ -244,6 +260,7 @@ def main(argv: List[str]) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_client":
-        client_main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+        extra = (int(sys.argv[5]), float(sys.argv[6])) if len(sys.argv) > 6 else (0, 0.0)
+        client_main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], *extra)
     else:
         main(sys.argv[1:])

@@ -2,8 +2,8 @@
 """Fan-out: one publisher, N subscribers (1,000 by default), deliveries per second.
 
 Cases (each server in its own process, its subscribers' clients in two other
-processes that drain raw sockets with one ``selectors`` loop each, as
-``bench/broadcast.py`` does; a delivery counts when the client has the frame):
+processes, the same two for every case; a delivery counts when the client has
+the frame):
 
 * ``naive``: gorillaws, one thread loops over the connections calling
   ``conn.write_message()`` for each message (what code without a hub does);
@@ -21,13 +21,26 @@ processes that drain raw sockets with one ``selectors`` loop each, as
 
 Each case publishes ``--messages`` messages of ``--size`` bytes as fast as it
 can and is timed from the first publish until the clients hold every frame.
-The machine is shared (2 cores for servers, clients and Redis): read the
-ratios within one run, not the absolute numbers.
+``--repeat`` rounds run every case once each, in turn (so a change in the
+machine's load hits every case alike); the table gives medians and the range.
+
+The clients are built to cost as little as possible per delivery, so that the
+figure measures the servers' fan-out, not the load generator: every frame has
+the same size, so a client counts bytes instead of parsing frames; it drains
+each ready socket with one large ``recv_into`` into one shared buffer; and it
+waits ``--drain-every`` seconds after each drain so that data accumulates
+(several frames per read).  Their CPU per delivery is reported too.
+
+Two figures per case: wall-clock deliveries/s, which also depends on how much
+CPU the clients, Redis and anything else running leave to the servers; and
+deliveries per server CPU-second (user + system time of the server processes
+in the timed window, Redis not included), which does not.  The machine is
+shared (2 cores for servers, clients and Redis): read ratios within one run.
 
 Usage::
 
-    python3 bench/fanout.py                     # 1000 subscribers, 300 x 64 B
-    python3 bench/fanout.py --subs 200 --cases hub,websockets
+    python3 bench/fanout.py                     # 1000 subscribers, 2000 x 64 B, 3 rounds
+    python3 bench/fanout.py --subs 200 --cases hub,websockets --repeat 5
 """
 
 from __future__ import annotations
@@ -37,9 +50,9 @@ import asyncio
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
-import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -186,7 +199,19 @@ class Proc:
             self.p.wait(5)
 
 
-def wait_counts(clients: List[Proc], expected: int, timeout: float = 120) -> None:
+def frame_bytes(size: int) -> int:
+    """Bytes on the wire of one unmasked, uncompressed server frame with a ``size``-byte payload."""
+    return size + (2 if size < 126 else 4 if size < 65536 else 10)
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of another process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_counts(clients: List[Proc], expected: int, timeout: float = 300) -> None:
     end = time.monotonic() + timeout
     while True:
         got = sum(c.count() for c in clients)
@@ -197,7 +222,7 @@ def wait_counts(clients: List[Proc], expected: int, timeout: float = 120) -> Non
         time.sleep(0.002)
 
 
-def run_case(case: str, n: int, m: int, size: int, redis: Any) -> Dict[str, Any]:
+def run_case(case: str, n: int, m: int, size: int, redis: Any, drain_every: float, parse: bool = False) -> Dict[str, Any]:
     me = os.path.abspath(__file__)
     if case == "hub-redis-2p":
         parts = [n // 2, n - n // 2]
@@ -214,7 +239,8 @@ def run_case(case: str, n: int, m: int, size: int, redis: Any) -> Dict[str, Any]
         # Two client processes in every case, so the client side costs the same.
         plan = [(ports[0], n // 2), (ports[0], n - n // 2)] if len(ports) == 1 else list(zip(ports, parts))
         for port, k in plan:
-            clients.append(Proc([sys.executable, os.path.join(HERE, "broadcast.py"), "_client", str(port), str(k), "off"]))
+            clients.append(Proc([sys.executable, os.path.join(HERE, "broadcast.py"), "_client", str(port), str(k), "off",
+                                 str(0 if parse else frame_bytes(size)), str(drain_every)]))
         for c in clients:
             c.expect("READY")
         for s in servers:
@@ -229,18 +255,24 @@ def run_case(case: str, n: int, m: int, size: int, redis: Any) -> Dict[str, Any]
         servers[0].expect("SENT")
         wait_counts(clients, WARMUP * n)
         cpu0 = sum(s.cpu() for s in servers)
+        ccpu0 = sum(c.cpu() for c in clients)
+        rcpu0 = proc_cpu(redis.proc.pid) if case == "hub-redis-2p" else 0.0
         t0 = time.perf_counter()
         servers[0].send(f"GO {m} {size}")
         wait_counts(clients, (WARMUP + m) * n)
         dt = time.perf_counter() - t0
         servers[0].expect("SENT")
         cpu = sum(s.cpu() for s in servers) - cpu0
+        client_cpu = sum(c.cpu() for c in clients) - ccpu0
+        redis_cpu = proc_cpu(redis.proc.pid) - rcpu0 if case == "hub-redis-2p" else 0.0
         stats = []
         for s in servers:
             s.send("STATS")
             stats.append(s.expect("STATS"))
         return {"case": case, "subs": n, "messages": m, "size": size, "seconds": dt,
-                "deliveries_per_s": n * m / dt, "server_cpu_s": cpu, "per_cpu_s": n * m / cpu, "stats": stats}
+                "deliveries_per_s": n * m / dt, "server_cpu_s": cpu, "per_cpu_s": n * m / cpu,
+                "client_us_per_delivery": 1e6 * client_cpu / (n * m), "redis_cpu_s": redis_cpu,
+                "loadavg": os.getloadavg()[0], "stats": stats}
     finally:
         for s in servers:
             try:
@@ -255,9 +287,14 @@ def run_case(case: str, n: int, m: int, size: int, redis: Any) -> Dict[str, Any]
 def main(argv: List[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--subs", type=int, default=1000)
-    ap.add_argument("--messages", type=int, default=300)
+    ap.add_argument("--messages", type=int, default=2000)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; every case runs once per round")
+    ap.add_argument("--drain-every", type=float, default=0.01, help="seconds a client waits after each drain")
+    ap.add_argument("--parse", action="store_true",
+                    help="clients parse every frame header instead of counting bytes (the first rounds' client)")
+    ap.add_argument("--json", default=None, help="write every run's figures to this file")
     args = ap.parse_args(argv)
     cases = args.cases.split(",")
     redis = None
@@ -266,30 +303,58 @@ def main(argv: List[str]) -> None:
 
         redis = RedisServer("redis-server")
         redis.start()
-    rows = []
+    runs: List[Dict[str, Any]] = []
     try:
-        for case in cases:
-            row = run_case(case, args.subs, args.messages, args.size, redis)
-            rows.append(row)
-            print(f"{case}: {row['deliveries_per_s']:,.0f} deliveries/s, {row['per_cpu_s']:,.0f} per server CPU-second  "
-                  f"{row['stats']}", file=sys.stderr, flush=True)
+        for rnd in range(args.repeat):
+            for case in cases:
+                row = run_case(case, args.subs, args.messages, args.size, redis, args.drain_every, args.parse)
+                row["round"] = rnd
+                runs.append(row)
+                print(f"round {rnd + 1} {case}: {row['deliveries_per_s']:,.0f} deliveries/s, "
+                      f"{row['per_cpu_s']:,.0f} per server CPU-second, client {row['client_us_per_delivery']:.2f} us/delivery, "
+                      f"redis {row['redis_cpu_s']:.2f} s, load {row['loadavg']:.1f}  {row['stats']}", file=sys.stderr, flush=True)
     finally:
         if redis is not None:
             redis.cleanup()
-    wall = {r["case"]: r["deliveries_per_s"] for r in rows}
-    cpu = {r["case"]: r["per_cpu_s"] for r in rows}
+    if args.json:
+        import json
 
-    def ratio(table: Dict[str, float], case: str, to: str) -> str:
-        return f"{table[case] / table[to]:.2f}x" if to in table else "-"
+        with open(args.json, "w") as f:
+            json.dump(runs, f, indent=1)
+    print_table(runs, cases, args)
 
-    print(f"\nFan-out: 1 publisher, {args.subs} subscribers, {args.messages} messages of {args.size} B "
-          f"({'C speedups' if gw.mask.HAVE_SPEEDUPS else 'pure Python'}; {os.cpu_count()} CPUs shared with the clients)\n")
-    print("| case | deliveries/s (wall) | vs websockets | vs hub 1 process | deliveries per server CPU-second | vs websockets |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for r in rows:
-        c = r["case"]
-        print(f"| {c} | {wall[c]:,.0f} | {ratio(wall, c, 'websockets')} | {ratio(wall, c, 'hub')} | "
-              f"{cpu[c]:,.0f} | {ratio(cpu, c, 'websockets')} |")
+
+def spread(values: List[float]) -> str:
+    """``median (min-max)``, in thousands."""
+    return f"{statistics.median(values) / 1e3:,.0f}k ({min(values) / 1e3:,.0f}-{max(values) / 1e3:,.0f}k)"
+
+
+def print_table(runs: List[Dict[str, Any]], cases: List[str], args: Any) -> None:
+    by: Dict[str, List[Dict[str, Any]]] = {c: [r for r in runs if r["case"] == c] for c in cases}
+    med = {c: {k: statistics.median(r[k] for r in by[c]) for k in ("deliveries_per_s", "per_cpu_s")} for c in cases}
+
+    def ratio(case: str, to: str, key: str) -> str:
+        return f"{med[case][key] / med[to][key]:.2f}x" if to in med else "-"
+
+    print(f"\nFan-out: 1 publisher, {args.subs} subscribers, {args.messages} messages of {args.size} B, "
+          f"{args.repeat} rounds ({'C speedups' if gw.mask.HAVE_SPEEDUPS else 'pure Python'}; "
+          f"{os.cpu_count()} CPUs shared with the clients); median (min-max)\n")
+    print("| case | deliveries/s (wall) | vs websockets | vs hub | per server CPU-second | vs websockets | vs hub "
+          "| client CPU per delivery |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for c in cases:
+        rows = by[c]
+        print(f"| {c} | {spread([r['deliveries_per_s'] for r in rows])} | {ratio(c, 'websockets', 'deliveries_per_s')} | "
+              f"{ratio(c, 'hub', 'deliveries_per_s')} | {spread([r['per_cpu_s'] for r in rows])} | "
+              f"{ratio(c, 'websockets', 'per_cpu_s')} | {ratio(c, 'hub', 'per_cpu_s')} | "
+              f"{statistics.median(r['client_us_per_delivery'] for r in rows):.2f} us |")
+    if "hub" in by and "hub-redis-2p" in by:
+        pairs = [(a, b) for a in by["hub"] for b in by["hub-redis-2p"] if a["round"] == b["round"]]
+        wall = [b["deliveries_per_s"] / a["deliveries_per_s"] for a, b in pairs]
+        cpu = [b["per_cpu_s"] / a["per_cpu_s"] for a, b in pairs]
+        print(f"\nhub-redis-2p / hub, round by round: wall {', '.join(f'{x:.2f}x' for x in wall)} "
+              f"(median {statistics.median(wall):.2f}x); per server CPU-second {', '.join(f'{x:.2f}x' for x in cpu)}; "
+              f"load averages {', '.join('%.1f' % b['loadavg'] for _, b in pairs)}")
 
 
 if __name__ == "__main__":
