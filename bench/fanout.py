@@ -12,6 +12,9 @@ the frame):
 * ``hub-redis-2p``: two server processes, N/2 subscribers each, sharing the
   topic through a private ``redis-server``; the publisher lives in the first,
   which delivers to its own half directly and to the other half via Redis;
+* ``hub-stream-2p`` (not run by default): the same with
+  ``RedisStreamBackend`` (Redis Streams: every message, the publishing
+  process's own too, goes through ``XADD`` / ``XREAD``);
 * ``websockets``: websockets' asyncio ``broadcast()`` (websockets.sync has no
   broadcast; the asyncio server is what its users broadcast with), one event
   loop in one process, yielding to the loop after each message so it can
@@ -65,6 +68,7 @@ import gorillaws as gw  # noqa: E402
 from broadcast import make_payload  # noqa: E402
 
 CASES = ("naive", "hub", "hub-redis-2p", "websockets")
+REDIS_CASES = ("hub-redis-2p", "hub-stream-2p")
 TOPIC = "fanout"
 WARMUP = 10
 
@@ -82,7 +86,12 @@ def gorillaws_server(case: str, n: int, redis_url: Optional[str]) -> None:
 
     hub = None
     if case != "naive":
-        hub = Hub(redis_url=redis_url, queue_size=100_000)
+        if case == "hub-stream-2p":
+            from gorillaws.hub import RedisStreamBackend
+
+            hub = Hub(backend=RedisStreamBackend(redis_url, maxlen=100_000), queue_size=100_000)
+        else:
+            hub = Hub(redis_url=redis_url, queue_size=100_000)
     lsock = socket.create_server(("127.0.0.1", 0), backlog=n + 16)
     print("PORT", lsock.getsockname()[1], flush=True)
     upgrader = gw.Upgrader()
@@ -94,6 +103,9 @@ def gorillaws_server(case: str, n: int, redis_url: Optional[str]) -> None:
         if hub is not None:
             hub.subscribe(conn, TOPIC)
     lsock.close()
+    if case == "hub-stream-2p":
+        while TOPIC not in hub.stats()["backend"]["last_ids"]:  # reading the stream from its end
+            time.sleep(0.01)
     print("READY", flush=True)
     for line in sys.stdin:
         words = line.split()
@@ -224,7 +236,7 @@ def wait_counts(clients: List[Proc], expected: int, timeout: float = 300) -> Non
 
 def run_case(case: str, n: int, m: int, size: int, redis: Any, drain_every: float, parse: bool = False) -> Dict[str, Any]:
     me = os.path.abspath(__file__)
-    if case == "hub-redis-2p":
+    if case in REDIS_CASES:
         parts = [n // 2, n - n // 2]
         servers = [Proc([sys.executable, me, "_server", case, str(k), redis.url]) for k in parts]
     elif case == "websockets":
@@ -245,7 +257,7 @@ def run_case(case: str, n: int, m: int, size: int, redis: Any, drain_every: floa
             c.expect("READY")
         for s in servers:
             s.expect("READY")
-        if redis is not None and case == "hub-redis-2p":
+        if case == "hub-redis-2p":
             end = time.monotonic() + 10
             while redis.numsub("gorillaws:hub:" + TOPIC) != 2:
                 if time.monotonic() > end:
@@ -256,7 +268,7 @@ def run_case(case: str, n: int, m: int, size: int, redis: Any, drain_every: floa
         wait_counts(clients, WARMUP * n)
         cpu0 = sum(s.cpu() for s in servers)
         ccpu0 = sum(c.cpu() for c in clients)
-        rcpu0 = proc_cpu(redis.proc.pid) if case == "hub-redis-2p" else 0.0
+        rcpu0 = proc_cpu(redis.proc.pid) if case in REDIS_CASES else 0.0
         t0 = time.perf_counter()
         servers[0].send(f"GO {m} {size}")
         wait_counts(clients, (WARMUP + m) * n)
@@ -264,7 +276,7 @@ def run_case(case: str, n: int, m: int, size: int, redis: Any, drain_every: floa
         servers[0].expect("SENT")
         cpu = sum(s.cpu() for s in servers) - cpu0
         client_cpu = sum(c.cpu() for c in clients) - ccpu0
-        redis_cpu = proc_cpu(redis.proc.pid) - rcpu0 if case == "hub-redis-2p" else 0.0
+        redis_cpu = proc_cpu(redis.proc.pid) - rcpu0 if case in REDIS_CASES else 0.0
         stats = []
         for s in servers:
             s.send("STATS")
@@ -298,7 +310,7 @@ def main(argv: List[str]) -> None:
     args = ap.parse_args(argv)
     cases = args.cases.split(",")
     redis = None
-    if "hub-redis-2p" in cases:
+    if any(c in REDIS_CASES for c in cases):
         from tests.redis_server import RedisServer  # a private redis-server on a free port
 
         redis = RedisServer("redis-server")
