@@ -482,19 +482,21 @@ class Hub:
         queue is full while its socket has room: a burst larger than
         ``queue_size``, a busy CPU).  Messages from one
         publishing thread reach each subscriber in the order published.
-        Returns the number of local subscribers it was queued for.
+        Returns the number of local subscribers it was queued for.  With a
+        history backend (:class:`gorillaws.hub.RedisStreamBackend`) the
+        message reaches this process's subscribers too through the backend,
+        one round trip later, with its id: then it returns the number of
+        local subscribers the topic has now.
         Raises ValueError for a message type other than text or binary,
         :class:`HubClosed` after :meth:`close`.
         """
         if self._closed:
             raise HubClosed("gorillaws.hub: the hub is closed")
+        pm = PreparedMessage(message_type, data)  # checks the type, encodes a str
         if self._history is not None:
-            # The message comes back from the history backend, with its id,
-            # in the topic's one order; validate it here all the same.
-            pm = PreparedMessage(message_type, data)
+            # It comes back from the backend, with its id, in the topic's one order.
             self._backend.publish(topic, message_type, pm.data)
             return self.subscribers(topic)
-        pm = PreparedMessage(message_type, data)
         queued = self._fan_out(topic, pm)
         self._backend.publish(topic, message_type, pm.data)
         return queued

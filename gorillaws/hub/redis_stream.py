@@ -153,7 +153,9 @@ class RedisStreamBackend(RedisBackend):
     def stats(self) -> Dict[str, Any]:
         """:meth:`RedisBackend.stats` plus ``maxlen``, ``replayed`` (messages sent to resuming subscribers) and ``last_ids``."""
         out = super().stats()
-        out.update(backend="redis-stream", maxlen=self.maxlen, last_ids={t: i.decode() for t, i in list(self._last.items())})
+        with self._lock:
+            last_ids = {t: i.decode() for t, i in self._last.items()}
+        out.update(backend="redis-stream", maxlen=self.maxlen, last_ids=last_ids)
         return out
 
     # -- sending: XADD, and a failed batch is sent again -------------------
