@@ -1,9 +1,10 @@
 /*
  * gorillaws._speedups: optional C versions of the two byte loops that run on
  * every payload byte, masking (RFC 6455 section 5.3) and UTF-8 validation
- * (RFC 6455 section 8.1).  The package never needs this module: mask.py and
- * utf8.py fall back to pure Python when it is missing or disabled with
- * GORILLAWS_NO_SPEEDUPS=1.
+ * (RFC 6455 section 8.1), and of the per-frame work of a message sent or
+ * received as one frame (parse_frame, encode_frame).  The package never needs
+ * this module: mask.py, utf8.py and frames.py fall back to pure Python when
+ * it is missing or disabled with GORILLAWS_NO_SPEEDUPS=1.
  *
  * Plain CPython C API (3.9+), no third-party dependencies.  Inputs are read
  * through the buffer protocol, so bytes, bytearray, memoryview, array and
@@ -520,6 +521,290 @@ utf8_validate(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObjec
 }
 
 /* ------------------------------------------------------------------------
+ * Frames (RFC 6455 section 5.2): the fast path of one whole data message.
+ *
+ * parse_frame only ever accepts; it never decides an error.  Anything it does
+ * not take (an incomplete header, a control frame, a fragment, RSV bits, a
+ * masking mistake for the role, a non-minimal or oversize length, text that
+ * is not UTF-8) comes back as None, and the caller's general Python path
+ * parses the same bytes again and raises exactly as it always has.
+ */
+
+PyDoc_STRVAR(parse_frame_doc,
+"parse_frame(buf, pos, end, is_server, limit) -> None | int | (opcode, payload, size)\n"
+"\n"
+"Look at the frame starting at buf[pos:end] for the fast path of a whole\n"
+"message in one frame.  Returns (opcode, payload, size) when those bytes\n"
+"hold a complete final text or binary frame with no RSV bits, masked as the\n"
+"role requires (is_server: the peer is a client and must mask), whose\n"
+"length is minimally encoded and at most limit (limit <= 0: no limit), and,\n"
+"for text, whose payload is valid UTF-8: payload is the unmasked bytes,\n"
+"size the frame's length on the wire.  Returns the frame's size as an int\n"
+"when such a binary frame's header is complete but its payload is not all\n"
+"there yet.  Returns None for anything else, which the caller reads the\n"
+"general way (that path raises for malformed frames; this one never does).\n"
+"Raises TypeError when buf is not a buffer, ValueError when pos and end do\n"
+"not lie within it.");
+
+/* Copies n payload bytes to dst, unmasking with key unless it is NULL; with
+ * text set, returns whether they are not complete, valid UTF-8. */
+static int
+unmask_and_check(const unsigned char *src, unsigned char *dst, Py_ssize_t n,
+                 const unsigned char *key, int text)
+{
+    if (key != NULL) {
+        mask_bytes(src, dst, n, key, 0);
+    }
+    else {
+        memcpy(dst, src, (size_t)n);
+    }
+    return text && utf8_run(dst, n, REP(S_ACCEPT)) != REP(S_ACCEPT);
+}
+
+static PyObject *
+parse_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    const unsigned char *p;
+    Py_ssize_t pos, end, avail, hs, total;
+    uint64_t ln;
+    int is_server, masked, opcode;
+    unsigned char b0, b1;
+    PyObject *payload, *result = NULL;
+
+    (void)module;
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "parse_frame() takes 5 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    end = PyLong_AsSsize_t(args[2]);
+    if (end == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    is_server = PyObject_IsTrue(args[3]);
+    if (is_server < 0) {
+        return NULL;
+    }
+    {
+        long long limit = PyLong_AsLongLong(args[4]);
+        if (limit == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+            return NULL;
+        }
+        if (pos < 0 || end < pos || end > view.len) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_ValueError, "parse_frame: pos and end must lie within buf");
+            return NULL;
+        }
+        p = (const unsigned char *)view.buf + pos;
+        avail = end - pos;
+        if (avail < 2) {
+            goto take_general_path;
+        }
+        b0 = p[0];
+        b1 = p[1];
+        opcode = b0 & 0x0F;
+        /* FIN set, no RSV bits, text or binary. */
+        if ((b0 & 0xF0) != 0x80 || (opcode != 1 && opcode != 2)) {
+            goto take_general_path;
+        }
+        masked = (b1 & 0x80) != 0;
+        if (masked != is_server) {
+            goto take_general_path;
+        }
+        ln = b1 & 0x7F;
+        hs = 2;
+        if (ln == 126) {
+            if (avail < 4) {
+                goto take_general_path;
+            }
+            ln = ((uint64_t)p[2] << 8) | p[3];
+            if (ln < 126) {
+                goto take_general_path;
+            }
+            hs = 4;
+        }
+        else if (ln == 127) {
+            int i;
+            if (avail < 10) {
+                goto take_general_path;
+            }
+            ln = 0;
+            for (i = 2; i < 10; i++) {
+                ln = (ln << 8) | p[i];
+            }
+            if ((ln >> 63) != 0 || ln <= 0xFFFF) {
+                goto take_general_path;
+            }
+            hs = 10;
+        }
+        if (masked) {
+            hs += 4;
+        }
+        if (avail < hs) {
+            goto take_general_path;
+        }
+        if (limit > 0 && ln > (unsigned long long)limit) {
+            goto take_general_path;
+        }
+        if (ln > (uint64_t)(PY_SSIZE_T_MAX - hs)) {
+            goto take_general_path;
+        }
+        total = hs + (Py_ssize_t)ln;
+        if (avail < total) {
+            /* Text is checked as it arrives on the general path (a bad byte
+             * fails the read before the rest of the frame is there), so only
+             * a binary frame is worth waiting for here. */
+            if (opcode != 2) {
+                goto take_general_path;
+            }
+            PyBuffer_Release(&view);
+            return PyLong_FromSsize_t(total);
+        }
+        payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)ln);
+        if (payload == NULL) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        {
+            unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(payload);
+            const unsigned char *src = p + hs;
+            Py_ssize_t n = (Py_ssize_t)ln;
+            int bad;
+            if (n >= GWS_NOGIL_THRESHOLD) {
+                Py_BEGIN_ALLOW_THREADS
+                bad = unmask_and_check(src, dst, n, masked ? p + hs - 4 : NULL, opcode == 1);
+                Py_END_ALLOW_THREADS
+            }
+            else {
+                bad = unmask_and_check(src, dst, n, masked ? p + hs - 4 : NULL, opcode == 1);
+            }
+            if (bad) {
+                Py_DECREF(payload);
+                goto take_general_path;
+            }
+        }
+        PyBuffer_Release(&view);
+        result = Py_BuildValue("(iNn)", opcode, payload, total);
+        return result;
+    }
+
+take_general_path:
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(encode_frame_doc,
+"encode_frame(opcode, payload, fin, rsv, mask) -> bytes\n"
+"\n"
+"One whole frame in one new bytes object: the header (as\n"
+"frames.encode_header builds it) followed by the payload, XORed with the\n"
+"4-byte mask when mask is not None (clients must mask).  payload is any\n"
+"C-contiguous buffer.  Raises ValueError when mask is not 4 bytes long or\n"
+"the header's first byte (FIN | rsv | opcode) is not a byte, TypeError\n"
+"when payload or mask is not a buffer.");
+
+static PyObject *
+encode_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data, keyview;
+    const unsigned char *key = NULL;
+    unsigned char keycopy[4];
+    long opcode, rsv;
+    int fin;
+    Py_ssize_t n, hs;
+    unsigned char *out;
+    PyObject *result;
+
+    (void)module;
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "encode_frame() takes 5 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    opcode = PyLong_AsLong(args[0]);
+    if (opcode == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    fin = PyObject_IsTrue(args[2]);
+    if (fin < 0) {
+        return NULL;
+    }
+    rsv = PyLong_AsLong(args[3]);
+    if (rsv == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    {
+        long b0 = (fin ? 0x80 : 0) | rsv | opcode;
+        if (opcode < 0 || rsv < 0 || b0 > 255) {
+            PyErr_SetString(PyExc_ValueError, "frame header byte out of range");
+            return NULL;
+        }
+        opcode = b0;
+    }
+    if (args[4] != Py_None) {
+        if (get_key(args[4], &keyview, &key) < 0) {
+            return NULL;
+        }
+        memcpy(keycopy, key, 4);
+        if (keyview.obj != NULL) {
+            PyBuffer_Release(&keyview);
+        }
+        key = keycopy;
+    }
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    n = data.len;
+    hs = (n < 126 ? 2 : n <= 0xFFFF ? 4 : 10) + (key != NULL ? 4 : 0);
+    result = PyBytes_FromStringAndSize(NULL, hs + n);
+    if (result == NULL) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    out = (unsigned char *)PyBytes_AS_STRING(result);
+    out[0] = (unsigned char)opcode;
+    {
+        unsigned char m = key != NULL ? 0x80 : 0;
+        if (n < 126) {
+            out[1] = (unsigned char)(m | (unsigned char)n);
+        }
+        else if (n <= 0xFFFF) {
+            out[1] = (unsigned char)(m | 126);
+            out[2] = (unsigned char)(n >> 8);
+            out[3] = (unsigned char)n;
+        }
+        else {
+            int i;
+            uint64_t v = (uint64_t)n;
+            out[1] = (unsigned char)(m | 127);
+            for (i = 9; i >= 2; i--) {
+                out[i] = (unsigned char)v;
+                v >>= 8;
+            }
+        }
+    }
+    if (key != NULL) {
+        memcpy(out + hs - 4, key, 4);
+    }
+    if (n >= GWS_NOGIL_THRESHOLD) {
+        Py_BEGIN_ALLOW_THREADS
+        (void)unmask_and_check((const unsigned char *)data.buf, out + hs, n, key, 0);
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        (void)unmask_and_check((const unsigned char *)data.buf, out + hs, n, key, 0);
+    }
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* ------------------------------------------------------------------------
  * Module.
  */
 
@@ -530,6 +815,8 @@ static PyMethodDef speedups_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, apply_mask_into_doc},
     {"utf8_validate", (PyCFunction)(void (*)(void))utf8_validate, METH_FASTCALL | METH_KEYWORDS,
      utf8_validate_doc},
+    {"parse_frame", (PyCFunction)(void (*)(void))parse_frame, METH_FASTCALL, parse_frame_doc},
+    {"encode_frame", (PyCFunction)(void (*)(void))encode_frame, METH_FASTCALL, encode_frame_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -557,8 +844,10 @@ static PyModuleDef_Slot speedups_slots[] = {
 };
 
 PyDoc_STRVAR(speedups_doc,
-"C speedups for gorillaws: payload masking and incremental UTF-8 validation.\n"
-"Optional; gorillaws.mask and gorillaws.utf8 fall back to pure Python.");
+"C speedups for gorillaws: payload masking, incremental UTF-8 validation,\n"
+"and the fast path of one-frame messages (parse_frame, encode_frame).\n"
+"Optional; gorillaws.mask, gorillaws.utf8 and gorillaws.frames fall back to\n"
+"pure Python.");
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,

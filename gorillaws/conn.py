@@ -79,8 +79,10 @@ from .frames import (
     PONG_MESSAGE,
     TEXT_MESSAGE,
     encode_header,
+    encode_frame,
     format_close_message,
     parse_close_payload,
+    parse_frame,
     parse_header,
 )
 from .enums import MessageType
@@ -1059,6 +1061,17 @@ class Conn:
                 raise self._read_err
             try:
                 if self._reader is None and self._msg_partial is None and not self._msg_type:
+                    # Between messages.  First the fast path: a whole message
+                    # in one frame that the read buffer holds (after one
+                    # receive into an empty buffer), parsed, checked, unmasked
+                    # and, for text, validated by one parse_frame call.
+                    # Anything else (a control frame, fragments, RSV bits, an
+                    # error to report) is left where it is for the general
+                    # path below, which reads it as it always has.
+                    if self._rbuf:
+                        taken = self._fast_message(self._read_limit if limit is None else limit)
+                        if taken is not None:
+                            return taken
                     mt = self._next_data_frame(limit)  # _start_message with nothing to skip
                 else:
                     mt = self._start_message(limit)
@@ -1098,6 +1111,32 @@ class Conn:
                     self._msg_partial = None
                 self._read_failed(e)
                 raise
+
+    def _fast_message(self, limit: int) -> Optional[Tuple[MessageType, bytes]]:
+        """The next message if it is one frame that fits the read buffer, else None.
+
+        Receives once when the buffer is empty (as ``_fill`` would: no byte
+        of a frame consumed, so a read deadline there is not fatal), and
+        waits for the rest of a binary frame whose header is there.  Returns
+        None, having consumed nothing, for whatever :func:`frames.parse_frame`
+        does not take; called with the read lock held, between messages.
+        """
+        pos = self._rpos
+        if pos == self._rend:
+            n = self._recv(self._rview, False)
+            self._rpos = pos = 0
+            self._rend = n
+        r = parse_frame(self._rbuf, pos, self._rend, self.is_server, limit)
+        if type(r) is int:
+            if r > len(self._rbuf):
+                return None  # the general path reads it around the buffer
+            self._fill(r, True)
+            r = parse_frame(self._rbuf, self._rpos, self._rend, self.is_server, limit)
+        if type(r) is not tuple:
+            return None
+        opcode, data, size = r
+        self._rpos += size
+        return _DATA_MESSAGE_TYPES[opcode - 1], data
 
     def read_json(self) -> Any:
         """Read the next message and decode it as JSON (gorilla's ``ReadJSON``).
@@ -1164,11 +1203,19 @@ class Conn:
         return self._mask_pool[pos : pos + 4]
 
     def _frame_bytes(self, opcode: int, payload: Buffer, fin: bool = True, rsv: int = 0) -> Tuple[bytes, Buffer]:
-        """The header and (masked, for clients) payload of one frame."""
-        if self.is_server:
-            return encode_header(opcode, len(payload), fin, rsv), payload
-        key = self._next_mask()
-        return encode_header(opcode, len(payload), fin, rsv, key), apply_mask(payload, key)
+        """One frame as ``(header, payload)`` for :meth:`_send_frame`.
+
+        A client's frame, and a server's small one, come whole in the first
+        item (one :func:`frames.encode_frame` call: header and payload,
+        masked for clients, in one buffer) with b"" after it; a server's
+        large payload stays the caller's buffer, sent beside its header
+        without a copy.
+        """
+        if not self.is_server:
+            return encode_frame(opcode, payload, fin, rsv, self._next_mask()), b""
+        if len(payload) < _GATHER_SEND_MIN:
+            return encode_frame(opcode, payload, fin, rsv, None), b""
+        return encode_header(opcode, len(payload), fin, rsv), payload
 
     def _send_frame(self, head: bytes, payload: Buffer, deadline: Optional[float], past: bool = False) -> None:
         """Put one frame on the wire (send lock held by caller).
@@ -1763,6 +1810,7 @@ class _PayloadSource(io.RawIOBase):
         """Receive up to ``len(b)`` payload bytes into ``b``; raises instead of returning 0."""
         conn = self._conn
         view = memoryview(b)[: self._left]
+        got: Optional[memoryview] = None
         try:
             avail = conn._rend - conn._rpos
             if avail:
@@ -1771,11 +1819,12 @@ class _PayloadSource(io.RawIOBase):
                 conn._rpos += k
             else:
                 k = conn._recv(view, True)
+            got = view[:k]
             if self._mask is not None:
-                apply_mask_inplace(view[:k], self._mask, self._mask_pos)
+                apply_mask_inplace(got, self._mask, self._mask_pos)
                 self._mask_pos = (self._mask_pos + k) & 3
             if self._utf8 is not None:
-                self._utf8.feed(view[:k])
+                self._utf8.feed(got)
             self._left -= k
             return k
         except BaseException:
@@ -1785,6 +1834,12 @@ class _PayloadSource(io.RawIOBase):
                 b.release()
             raise
         finally:
+            # Every view made here is released, also the one a failing
+            # callee's frame (the UTF-8 check's) keeps in the traceback: an
+            # unreleased one pins _receive_growing's BytesIO, whose close at
+            # collection then fails ("Exception ignored ... BufferError").
+            if got is not None:
+                got.release()
             view.release()
 
 

@@ -2,15 +2,23 @@
 
 Pure functions on bytes: nothing here knows about sockets.  The I/O layer
 (:mod:`gorillaws.conn`) reads a header with :func:`parse_header` and builds
-one with :func:`encode_header`.
+one with :func:`encode_header`.  For the common case of a whole message in
+one frame it first tries :func:`parse_frame` and :func:`encode_frame`, which
+do a frame's work in one call: C versions from :mod:`gorillaws._speedups`
+when it was built (and ``GORILLAWS_NO_SPEEDUPS`` is not set), else the pure
+twins :func:`parse_frame_python` and :func:`encode_frame_python`, which give
+the same results.
 """
 
 from __future__ import annotations
 
+import os
 import struct
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 from .exceptions import ProtocolError
+from .mask import apply_mask_python
+from .utf8 import is_valid_utf8_python
 # Re-exported beside the codes it names; it lives in exceptions, which
 # CloseError's message needs and which must not import this module.
 from .exceptions import close_code_name as close_code_name
@@ -196,3 +204,75 @@ def parse_close_payload(payload: bytes) -> Tuple[int, str]:
     except UnicodeDecodeError:
         raise ProtocolError("websocket: close reason is not valid UTF-8", 1007) from None
     return code, text
+
+
+Buffer = Union[bytes, bytearray, memoryview]
+#: What :func:`parse_frame` returns: None, a frame size, or ``(opcode, payload, size)``.
+ParsedFrame = Union[None, int, Tuple[int, bytes, int]]
+
+
+def parse_frame_python(buf: Buffer, pos: int, end: int, is_server: bool, limit: int) -> ParsedFrame:
+    """The fast path's look at the frame at ``buf[pos:end]`` (pure Python).
+
+    Returns ``(opcode, payload, size)`` when those bytes hold a complete,
+    final, text or binary frame without RSV bits, masked as the role
+    requires (``is_server``: the peer is a client, whose frames are masked),
+    no longer than ``limit`` (``limit <= 0``: no limit) and, for text, valid
+    UTF-8; ``payload`` is unmasked and ``size`` is the frame's length on the
+    wire.  Returns the frame's size (an int) for such a binary frame whose
+    header is complete but whose payload has not all arrived.  Returns None
+    for anything else: the caller then reads the frame the general way,
+    which raises for malformed ones (this function never decides an error).
+    Raises ValueError when ``pos``/``end`` do not lie within ``buf``.
+    """
+    if not 0 <= pos <= end <= len(buf):
+        raise ValueError("parse_frame: pos and end must lie within buf")
+    try:
+        hdr = parse_header(buf, pos, end)
+    except ProtocolError:
+        return None
+    if hdr is None or not hdr.fin or hdr.rsv or hdr.opcode not in (TEXT_MESSAGE, BINARY_MESSAGE):
+        return None
+    if (hdr.mask is not None) != bool(is_server) or 0 < limit < hdr.length:
+        return None
+    total = hdr.size + hdr.length
+    if end - pos < total:
+        # Text is checked as it arrives on the general path: only binary waits here.
+        return total if hdr.opcode == BINARY_MESSAGE else None
+    body = memoryview(buf)[pos + hdr.size : pos + total]
+    payload = bytes(body) if hdr.mask is None else apply_mask_python(body, hdr.mask)
+    if hdr.opcode == TEXT_MESSAGE and not is_valid_utf8_python(payload):
+        return None
+    return hdr.opcode, payload, total
+
+
+def encode_frame_python(opcode: int, payload: Buffer, fin: bool, rsv: int, mask: Optional[Buffer]) -> bytes:
+    """One whole frame: :func:`encode_header`'s header, then the payload (pure Python).
+
+    The payload is XORed with the 4-byte ``mask`` unless it is None (clients
+    must mask).  Raises ValueError when ``mask`` is not 4 bytes long or the
+    header's first byte (FIN | rsv | opcode) is not a byte.
+    """
+    if opcode < 0 or rsv < 0 or ((FIN if fin else 0) | rsv | opcode) > 255:
+        raise ValueError("frame header byte out of range")
+    if mask is None:
+        return encode_header(opcode, len(payload), fin, rsv) + payload
+    body = apply_mask_python(payload, mask)  # checks the mask's length first
+    return encode_header(opcode, len(payload), fin, rsv, bytes(mask)) + body
+
+
+parse_frame: Callable[[Buffer, int, int, bool, int], ParsedFrame]
+encode_frame: Callable[[int, Buffer, bool, int, Optional[Buffer]], bytes]
+try:
+    if os.environ.get("GORILLAWS_NO_SPEEDUPS"):
+        raise ImportError("speedups disabled by GORILLAWS_NO_SPEEDUPS")
+    from ._speedups import encode_frame as _c_encode_frame
+    from ._speedups import parse_frame as _c_parse_frame
+
+    HAVE_SPEEDUPS = True
+    parse_frame = _c_parse_frame
+    encode_frame = _c_encode_frame
+except ImportError:  # not built, built before these existed, or disabled
+    HAVE_SPEEDUPS = False
+    parse_frame = parse_frame_python
+    encode_frame = encode_frame_python

@@ -16,19 +16,20 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
 import sys
 import textwrap
 import tracemalloc
-from typing import Callable, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 
 from conftest import RawPeer, build_frame, run_in_thread
 
-from gorillaws import BINARY_MESSAGE, TEXT_MESSAGE, CloseError, Conn, ErrReadLimit
+from gorillaws import BINARY_MESSAGE, TEXT_MESSAGE, CloseError, Conn, ErrReadLimit, ProtocolError
 from gorillaws.conn import _UPFRONT_MAX, DEFAULT_MAX_FRAGMENTS
 
 pytestmark = pytest.mark.timeout(60)
@@ -160,6 +161,54 @@ def test_large_payload_through_the_growing_buffer(
     got = READ_PATHS[path](conn)
     sender.join()
     assert got == payload
+
+
+def _unreleased_views(tb: Any) -> List[str]:
+    """Live memoryviews held by the frames of a traceback, as ``function:name``."""
+    found = []
+    while tb is not None:
+        frame = tb.tb_frame
+        for name, value in frame.f_locals.items():
+            if isinstance(value, memoryview):
+                try:
+                    value.nbytes
+                except ValueError:  # released
+                    continue
+                found.append(f"{frame.f_code.co_name}:{name}")
+        tb = tb.tb_next
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(READ_PATHS))
+@pytest.mark.parametrize("server", [True, False], ids=["masked", "unmasked"])
+def test_bad_text_in_the_growing_buffer_leaves_no_view_behind(
+    raw_peer: RawPeerFactory, monkeypatch: pytest.MonkeyPatch, server: bool, path: str
+) -> None:
+    """Invalid UTF-8 past the first MiB: no unreleased view in the traceback, no unraisable error.
+
+    The UTF-8 check's frame kept a view of the growing buffer alive in the
+    sticky error's traceback; when the connection was freed, the BytesIO
+    under it could not close ("Exception ignored ... BufferError: Existing
+    exports of data", reported by Python 3.13).
+    """
+    unraisable: List[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    conn, peer = raw_peer(server=server)
+    conn.set_read_limit(0)
+    payload = b"a" * (_UPFRONT_MAX + 1000) + b"\xff" + b"b" * 1000
+    frame = big_frame(TEXT_MESSAGE, payload, masked=server)
+    sender = run_in_thread(lambda: peer.send_raw(frame))
+    with pytest.raises(ProtocolError) as e:
+        READ_PATHS[path](conn)
+    sender.join()
+    assert e.value.code == 1007
+    assert _unreleased_views(e.value.__traceback__) == []
+    err = e.value
+    del e
+    conn.close_now()
+    del conn, err
+    gc.collect()
+    assert unraisable == []
 
 
 def test_large_payload_is_not_copied(raw_peer: RawPeerFactory, traced: None) -> None:
