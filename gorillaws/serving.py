@@ -51,6 +51,7 @@ import errno
 import inspect
 import logging
 import os
+import queue
 import select
 import signal
 import socket
@@ -116,7 +117,10 @@ EXHAUSTED_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _TRANSIENT = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR, errno.EAGAIN}
 #: Seconds the accept loop waits after accept() found no free descriptor.
 ACCEPT_BACKOFF = 0.1
-_ACCEPT_BATCH = 64  # sockets accepted per wake-up before looking at the wake pipe again
+#: Finished connection threads kept waiting for the next connection (see Server's
+#: ``spare_threads``), and how long each waits before it ends.
+DEFAULT_SPARE_THREADS = 16
+SPARE_THREAD_WAIT = 10.0
 _CLOSE_FRAME_WAIT = 0.5  # longest wait to send one close frame during shutdown
 _stack_lock = threading.Lock()
 
@@ -369,6 +373,12 @@ class Server:
     :param sock: an already bound (listening or not) socket to use instead
         of binding ``host``/``port``.
     :param thread_stack_size: stack size of connection threads, in bytes.
+    :param spare_threads: how many connection threads, once their handler
+        has returned, wait (up to 10 s) to run a later connection instead of
+        ending; starting a thread costs more than a whole handshake's parsing.
+        A connection still has a thread to itself for as long as it lives,
+        but ``threading.local`` data a handler leaves behind is seen by the
+        next connection that thread runs.  0: a new thread every time.
 
     Raises :class:`OSError` when the address cannot be bound.  The methods
     are safe to call from any thread.  Use as a context manager to
@@ -389,12 +399,14 @@ class Server:
         http_handler: Optional[HTTPHandler] = None,
         sock: Optional[socket.socket] = None,
         thread_stack_size: int = DEFAULT_THREAD_STACK_SIZE,
+        spare_threads: int = DEFAULT_SPARE_THREADS,
     ) -> None:
         self.handler = handler
         self._pass_request = _takes_request(handler)
         self.ssl_context = ssl_context
         self.http_handler = http_handler
         self.thread_stack_size = thread_stack_size
+        self.spare_threads = spare_threads
         self.max_connections = default_max_connections() if max_connections is None else max_connections
         base = upgrader if upgrader is not None else Upgrader()
         # A copy: the Server answers non-WebSocket requests through the
@@ -426,7 +438,10 @@ class Server:
         self._idle = threading.Condition(self._lock)  # notified when a connection ends
         self._pending: Set[socket.socket] = set()  # accepted, handshake not done
         self._conns: Dict[Conn, threading.Thread] = {}  # open WebSocket connections
-        self._threads: Set[threading.Thread] = set()
+        self._threads: Set[threading.Thread] = set()  # connection threads, busy or spare
+        # Accepted sockets for the spare threads, which wait in get(); None ends one.
+        self._jobs: "queue.SimpleQueue[Optional[Tuple[socket.socket, Any]]]" = queue.SimpleQueue()
+        self._spare = 0  # spare threads waiting that no job was promised to yet
         self._stopping = False  # no more accepting
         self._stop_requested = False  # a signal asked serve_forever to shut down
         self._loop_running = False
@@ -491,6 +506,7 @@ class Server:
         poller = select.poll()
         poller.register(self.socket, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
+        listener, wake = self.socket.fileno(), self._wake_r.fileno()
         backoff = 0.0
         while not self._stopping:
             if backoff:
@@ -499,33 +515,38 @@ class Server:
                 select.select([self._wake_r], [], [], backoff)
                 backoff = 0.0
                 continue
+            readable = False
             for fd, _ in poller.poll():
-                if fd == self._wake_r.fileno():
+                if fd == wake:
                     self._drain_wake()
+                elif fd == listener:
+                    readable = True
             if self._stopping:
                 return
-            backoff = self._accept_batch()
+            if readable:
+                backoff = self._accept_one()
 
-    def _accept_batch(self) -> float:
-        """Accept what is queued; return a back-off in seconds (0: none needed)."""
-        for _ in range(_ACCEPT_BATCH):
-            try:
-                sock, addr = self.socket.accept()
-            except BlockingIOError:
+    def _accept_one(self) -> float:
+        """Accept one queued connection; return a back-off in seconds (0: none needed).
+
+        One per ``poll``, which returns at once while more are queued: a
+        batch would end every time with a failing ``accept`` (EAGAIN, an
+        exception), one system call more than a ``poll`` that finds the
+        next one.
+        """
+        try:
+            sock, addr = self.socket.accept()
+        except OSError as e:
+            if e.errno in EXHAUSTED_ERRNOS:
+                if not self._exhausted_logged:
+                    self._exhausted_logged = True
+                    log_exhausted(e)
+                return ACCEPT_BACKOFF
+            if isinstance(e, BlockingIOError) or e.errno in _TRANSIENT or self._stopping:
                 return 0.0
-            except OSError as e:
-                if e.errno in EXHAUSTED_ERRNOS:
-                    if not self._exhausted_logged:
-                        self._exhausted_logged = True
-                        log_exhausted(e)
-                    return ACCEPT_BACKOFF
-                if e.errno in _TRANSIENT:
-                    continue
-                if self._stopping:
-                    return 0.0
-                raise
-            self._exhausted_logged = False
-            self._admit(sock, addr)
+            raise
+        self._exhausted_logged = False
+        self._admit(sock, addr)
         return 0.0
 
     def _admit(self, sock: socket.socket, addr: Any) -> None:
@@ -535,10 +556,16 @@ class Server:
             full = bool(self.max_connections) and held >= int(self.max_connections or 0)
             if not full:
                 self._pending.add(sock)
+            spare = not full and self._spare > 0
+            if spare:
+                self._spare -= 1  # that thread's job is on its way
         if full:
             refuse_busy(sock)
             return
-        thread = threading.Thread(target=self._run, args=(sock, addr), name="gorillaws-conn", daemon=True)
+        if spare:
+            self._jobs.put((sock, addr))
+            return
+        thread = threading.Thread(target=self._work, args=(sock, addr), name="gorillaws-conn", daemon=True)
         with self._lock:
             self._threads.add(thread)
         try:
@@ -570,6 +597,47 @@ class Server:
             pass  # full (already woken) or closed
 
     # -- one connection -------------------------------------------------------
+
+    def _work(self, sock: socket.socket, addr: Any) -> None:
+        """A connection thread: run this connection, then later ones while it is spare."""
+        try:
+            job: Optional[Tuple[socket.socket, Any]] = (sock, addr)
+            while job is not None:
+                self._run(*job)
+                job = self._next_job()
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+                self._idle.notify_all()
+
+    def _next_job(self) -> Optional[Tuple[socket.socket, Any]]:
+        """Wait as a spare thread for the accept loop's next socket; None: end the thread.
+
+        ``_spare`` counts the waiting threads no socket was promised to, so
+        the queue always holds at most one job per waiting thread.  A
+        thread whose wait ended may only leave if it can take itself off
+        that count; otherwise a job is promised to it and is (about to be)
+        in the queue.
+        """
+        with self._lock:
+            if self._stopping or self._spare >= self.spare_threads:
+                return None
+            self._spare += 1
+        try:
+            return self._jobs.get(timeout=SPARE_THREAD_WAIT)
+        except queue.Empty:
+            with self._lock:
+                if self._spare:
+                    self._spare -= 1
+                    return None
+            return self._jobs.get()
+
+    def _release_spares(self) -> None:
+        """End every spare thread (shutdown): one None each."""
+        with self._lock:
+            n, self._spare = self._spare, 0
+        for _ in range(n):
+            self._jobs.put(None)
 
     def _run(self, sock: socket.socket, addr: Any) -> None:
         """A connection's thread: TLS, handshake, handler, close."""
@@ -604,7 +672,6 @@ class Server:
                 self._pending.discard(raw)
                 if conn is not None:
                     self._conns.pop(conn, None)
-                self._threads.discard(threading.current_thread())
                 self._idle.notify_all()
             self._requests.pop(threading.get_ident(), None)  # a handshake that failed after the origin check
 
@@ -736,6 +803,7 @@ class Server:
             return
         try:
             self._stop_accepting()
+            self._release_spares()
             end = time.monotonic() + timeout
             with self._lock:
                 pending = list(self._pending)

@@ -342,6 +342,96 @@ def test_connection_threads_get_a_small_stack(monkeypatch: pytest.MonkeyPatch) -
     assert real() == before
 
 
+def _handler_threads(srv: Server, n: int) -> List[threading.Thread]:
+    """The thread that ran each of ``n`` connections, one after the other."""
+    seen: List[threading.Thread] = []
+    ran = threading.Semaphore(0)
+
+    def record(conn: Conn) -> None:
+        seen.append(threading.current_thread())
+        ran.release()
+
+    srv.handler = record
+    for _ in range(n):
+        with dial(srv) as conn:
+            assert close_code(conn) == 1000
+        assert ran.acquire(timeout=TIMEOUT)
+        end = time.monotonic() + TIMEOUT  # the thread is spare again once the handshake count drops
+        while srv.connection_count() and time.monotonic() < end:
+            time.sleep(0.005)
+    return seen
+
+
+@pytest.mark.usefixtures("no_leaks")
+def test_a_finished_connection_thread_runs_the_next_connection() -> None:
+    with running(echo) as srv:
+        seen = _handler_threads(srv, 3)
+        assert seen[0] is seen[1] is seen[2] and seen[0].name == "gorillaws-conn"
+    # shutdown ended the spare thread (no_leaks checks that none is left)
+    assert not seen[0].is_alive()
+
+
+def test_spare_threads_zero_starts_a_thread_per_connection() -> None:
+    with running(echo, spare_threads=0) as srv:
+        seen = _handler_threads(srv, 3)
+    assert len({id(t) for t in seen}) == 3
+
+
+def test_spare_thread_ends_after_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gorillaws import serving
+
+    monkeypatch.setattr(serving, "SPARE_THREAD_WAIT", 0.2)
+    with running(echo) as srv:
+        (thread,) = _handler_threads(srv, 1)
+        thread.join(TIMEOUT)
+        assert not thread.is_alive() and srv._spare == 0
+        assert len(_handler_threads(srv, 1)) == 1  # a new thread serves the next one
+
+
+def test_spare_threads_are_capped() -> None:
+    release = threading.Event()
+
+    def hold(conn: Conn) -> None:
+        release.wait(TIMEOUT)
+
+    with running(hold, spare_threads=2) as srv:
+        conns = [dial(srv) for _ in range(4)]
+        try:
+            end = time.monotonic() + TIMEOUT
+            while len(srv._threads) < 4 and time.monotonic() < end:
+                time.sleep(0.01)
+            release.set()
+            for c in conns:
+                assert close_code(c) == 1000
+            end = time.monotonic() + TIMEOUT
+            while (len(srv._threads) > 2 or srv._spare < 2) and time.monotonic() < end:
+                time.sleep(0.01)
+            assert len(srv._threads) == 2 and srv._spare == 2
+        finally:
+            for c in conns:
+                c.close_now()
+
+
+def test_accept_is_not_retried_until_it_fails() -> None:
+    """One accept() per connection: the loop polls again instead of calling
+    accept() until EAGAIN (a failing system call and an exception each time)."""
+    calls: List[int] = []
+
+    class CountingSocket(socket.socket):
+        def accept(self) -> Tuple[socket.socket, Any]:
+            calls.append(1)
+            return super().accept()
+
+    lsock = CountingSocket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.bind(("127.0.0.1", 0))
+    with running(echo, sock=lsock) as srv:
+        for _ in range(5):
+            with dial(srv) as conn:
+                conn.write_message(TEXT_MESSAGE, "x")
+                assert conn.read_message() == (TEXT_MESSAGE, b"x")
+    assert len(calls) == 5
+
+
 # ---------------------------------------------------------------------------
 # Graceful shutdown
 # ---------------------------------------------------------------------------
