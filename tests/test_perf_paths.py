@@ -252,3 +252,143 @@ def test_huge_frames_do_not_grow_the_buffer() -> None:
             assert reader.read_message() == (BINARY_MESSAGE, m)
         t.join(5)
         assert len(reader._rbuf) == 4096  # the direct read takes those either way
+
+
+# ----------------------------------------------------------------------
+# The one-frame fast path (frames.parse_frame / encode_frame)
+
+
+@pytest.fixture(params=["c", "pure"])
+def twin(request: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with Conn's fast path on the C twins, then on the pure ones."""
+    from gorillaws import conn as conn_mod, frames
+
+    if request.param == "c":
+        if not frames.HAVE_SPEEDUPS:
+            pytest.skip("the C speedup is not built (or is disabled)")
+    else:
+        monkeypatch.setattr(conn_mod, "parse_frame", frames.parse_frame_python)
+        monkeypatch.setattr(conn_mod, "encode_frame", frames.encode_frame_python)
+    return str(request.param)
+
+
+def count_general_reads(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """A list that gets one item per frame header read by the general path."""
+    calls: List[int] = []
+    original = Conn._next_data_frame
+
+    def counted(self: Conn, *args: Any) -> int:
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(Conn, "_next_data_frame", counted)
+    return calls
+
+
+# Binary, then the same as hex text: 3.8 KiB with headers, so all fit the 4 KiB buffer.
+ONE_FRAME = [b"", b"x", b"y" * 125, b"z" * 126, bytes(range(256)) * 4]
+
+
+@pytest.mark.parametrize("server_reads", [True, False], ids=["server", "client"])
+def test_one_frame_messages_take_the_fast_path(twin: str, server_reads: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text and binary messages in one frame that fits the buffer: no general-path header read."""
+    general = count_general_reads(monkeypatch)
+    with tcp_conns(server_reads) as (reader, writer):
+        writer.write_message(BINARY_MESSAGE, b"first")  # the first read makes the buffer
+        assert reader.read_message() == (BINARY_MESSAGE, b"first")
+        del general[:]
+        for m in ONE_FRAME:
+            writer.write_message(BINARY_MESSAGE, m)
+            writer.write_message(TEXT_MESSAGE, m.hex())
+        for m in ONE_FRAME:  # several frames per receive
+            assert reader.read_message() == (BINARY_MESSAGE, m)
+            assert reader.read_message() == (TEXT_MESSAGE, m.hex().encode())
+        assert general == []
+
+
+@pytest.mark.parametrize("server_reads", [True, False], ids=["server", "client"])
+def test_fast_path_hands_everything_else_to_the_general_path(
+    twin: str, server_reads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pings, fragments, frames larger than the buffer: read as before, in order, between fast ones."""
+    general = count_general_reads(monkeypatch)
+    with tcp_conns(server_reads) as (reader, writer):
+        big = os.urandom(10000)
+        writer.write_message(BINARY_MESSAGE, b"first")
+        assert reader.read_message() == (BINARY_MESSAGE, b"first")
+        del general[:]
+        writer.write_control(9, b"ping!")
+        writer.write_message(BINARY_MESSAGE, b"after ping")
+        writer.write_buffer_size = 128  # the writer sends 300 bytes as three fragments
+        with writer.next_writer(TEXT_MESSAGE) as w:
+            w.write(b"fragmented" * 30)
+        writer.write_message(BINARY_MESSAGE, big)  # 10000 > 4096: around the buffer
+        writer.write_message(TEXT_MESSAGE, "fast again")
+        assert reader.read_message() == (BINARY_MESSAGE, b"after ping")
+        assert reader.read_message() == (TEXT_MESSAGE, b"fragmented" * 30)
+        assert reader.read_message() == (BINARY_MESSAGE, big)
+        assert reader.read_message() == (TEXT_MESSAGE, b"fast again")
+        # The ping then "after ping" (1), the three fragments (3), the big one (1).
+        assert len(general) == 5
+
+
+@pytest.mark.parametrize("server_reads", [True, False], ids=["server", "client"])
+def test_binary_frame_cut_after_its_header_waits_on_the_fast_path(
+    twin: str, server_reads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import encode_frame as hand_frame
+
+    general = count_general_reads(monkeypatch)
+    a, b = socket_pair("tcp")
+    reader = Conn(a, is_server=server_reads)
+    try:
+        payload = os.urandom(3000)
+        frame = hand_frame(BINARY_MESSAGE, payload, key=b"\x01\x02\x03\x04" if server_reads else None)
+        b.sendall(hand_frame(BINARY_MESSAGE, b"first", key=b"abcd" if server_reads else None))
+        assert reader.read_message() == (BINARY_MESSAGE, b"first")
+        b.sendall(frame[:10])
+        t = threading.Timer(0.05, b.sendall, (frame[10:],))
+        t.start()
+        assert reader.read_message() == (BINARY_MESSAGE, payload)
+        t.join()
+        assert general == [1]  # the first message only: no buffer yet
+    finally:
+        reader.close_now()
+        b.close()
+
+
+@pytest.mark.parametrize("server_reads", [True, False], ids=["server", "client"])
+def test_bad_text_fails_before_the_rest_of_its_frame_arrives(twin: str, server_reads: bool) -> None:
+    """A text frame cut short is checked as it arrives (general path): the bad byte fails the read at once."""
+    from gorillaws.exceptions import ProtocolError
+    from helpers import encode_frame as hand_frame
+
+    a, b = socket_pair("tcp")
+    reader = Conn(a, is_server=server_reads, close_timeout=0.1)
+    try:
+        b.sendall(hand_frame(BINARY_MESSAGE, b"first", key=b"abcd" if server_reads else None))
+        assert reader.read_message() == (BINARY_MESSAGE, b"first")
+        frame = hand_frame(TEXT_MESSAGE, b"ok \xff" + b"a" * 1000, key=b"wxyz" if server_reads else None)
+        b.sendall(frame[:20])  # the rest never comes
+        reader.set_read_deadline(time.monotonic() + 5)
+        with pytest.raises(ProtocolError) as e:
+            reader.read_message()
+        assert e.value.code == 1007
+    finally:
+        reader.close_now()
+        b.close()
+
+
+@pytest.mark.parametrize("server_writes", [True, False], ids=["server", "client"])
+def test_small_write_is_one_send_of_one_buffer(twin: str, server_writes: bool) -> None:
+    writer, reader, wsock = _pair(server_writes)
+    try:
+        before = wsock.sends
+        writer.write_message(BINARY_MESSAGE, b"abc" * 100)
+        writer.write_message(TEXT_MESSAGE, "text")
+        assert wsock.sends - before == 2
+        assert reader.read_message() == (BINARY_MESSAGE, b"abc" * 100)
+        assert reader.read_message() == (TEXT_MESSAGE, b"text")
+    finally:
+        writer.close_now()
+        reader.close_now()
