@@ -34,6 +34,7 @@ Name mapping from gorilla: ``NetDial`` -> ``net_dial``, ``NetDialContext`` ->
 from __future__ import annotations
 
 import base64
+import re
 import email.message
 import http.cookiejar
 import socket
@@ -42,17 +43,26 @@ import threading
 import time
 import urllib.request
 from typing import Callable, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from . import deflate
 from .conn import DEFAULT_BUFFER_SIZE, BufferPool, Conn, socket_addresses
 from .deadline import remaining
-from .dialing import NetDialContext, check_cancel, closed_on_failure, dial_error, dial_tcp, head_reader, tls_handshake
+from .dialing import (
+    NetDialContext,
+    check_cancel,
+    connect_tcp,
+    dial_error,
+    fail_closed,
+    head_reader,
+    join_host_port,
+    tls_handshake,
+)
 from .exceptions import DeadlineExceeded, ErrBadHandshake
 from .handshake import Extension, build_request, check_server_response, generate_key, parse_subprotocols
 from .http11 import Headers, HttpParseError, Response, parse_response_head
 from .options import HandshakeOptions
-from .proxy import NetDial, connect_via_proxy, join_host_port, proxy_from_environment
+from .proxy import NetDial, connect_via_proxy, proxy_from_environment
 from .transport import HeadEOF, SocketIO, default_tls_context, read_http_head
 
 __all__ = ["Dialer", "DEFAULT_DIALER", "dial", "Response", "RequestHeader"]
@@ -69,9 +79,12 @@ MAX_ERROR_BODY = 1024
 
 _SCHEMES = {"ws": ("ws", 80), "http": ("ws", 80), "wss": ("wss", 443), "https": ("wss", 443)}
 
-# Characters left as they are when percent-encoding a path or query.
+# Characters left as they are when percent-encoding a path or query, and
+# a search for any other (quote() leaves ASCII letters and digits too).
 _PATH_SAFE = "/:@!$&'()*+,;=%-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
+_PATH_UNSAFE = re.compile(r"[^A-Za-z0-9/:@!$&'()*+,;=%\-._~]")
+_QUERY_UNSAFE = re.compile(r"[^A-Za-z0-9/:@!$&'()*+,;=%\-._~?]")
 
 
 class _Target(NamedTuple):
@@ -87,17 +100,37 @@ class _Target(NamedTuple):
     password: Optional[str]
 
 
+def _netloc(parts: SplitResult) -> Tuple[Optional[str], Optional[int], Optional[str], Optional[str]]:
+    """``(hostname, port, username, password)`` exactly as ``parts``' properties give them.
+
+    The properties parse the netloc once each (about half the cost of a
+    dial's URL parsing); the common netloc, ``host[:digits]`` with no user
+    info, brackets or zone, is split here once instead.  Raises ValueError
+    for a bad port, as ``parts.port`` does.
+    """
+    netloc = parts.netloc
+    if "@" not in netloc and "[" not in netloc and "%" not in netloc:
+        host, _, port = netloc.partition(":")
+        if host and (not port or (port.isdigit() and port.isascii() and int(port) <= 65535)):
+            return host.lower(), int(port) if port else None, None, None
+    return parts.hostname, parts.port, parts.username, parts.password
+
+
+def _quoted(text: str, unsafe: "re.Pattern[str]", safe: str) -> str:
+    """``quote(text, safe=safe)``, skipped when ``unsafe`` (the complement of what it leaves) finds nothing."""
+    return quote(text, safe=safe) if unsafe.search(text) else text
+
+
 def _parse_url(url: str) -> _Target:
     try:
         parts = urlsplit(url)
-        port = parts.port
+        hostname, port, username, password = _netloc(parts)
     except ValueError as exc:
         raise ValueError(f"websocket: malformed URL {url!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise ValueError(f"websocket: bad scheme {parts.scheme!r} in {url!r} (want ws, wss, http or https)")
     ws_scheme, default_port = _SCHEMES[scheme]
-    hostname = parts.hostname
     if not hostname:
         raise ValueError(f"websocket: no host in URL {url!r}")
     try:
@@ -109,10 +142,10 @@ def _parse_url(url: str) -> _Target:
     if not hostport.isascii():
         shown = f"[{hostname}]" if ":" in hostname else hostname
         host_header = f"{shown}:{port}" if port is not None else shown
-    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    path = _quoted(parts.path or "/", _PATH_UNSAFE, _PATH_SAFE)
     if not path.startswith("/"):
         path = "/" + path
-    resource = path + ("?" + quote(parts.query, safe=_QUERY_SAFE) if parts.query else "")
+    resource = path + ("?" + _quoted(parts.query, _QUERY_UNSAFE, _QUERY_SAFE) if parts.query else "")
     return _Target(
         url=f"{ws_scheme}://{host_header}{resource}",
         secure=ws_scheme == "wss",
@@ -120,8 +153,8 @@ def _parse_url(url: str) -> _Target:
         port=port if port is not None else default_port,
         host_header=host_header,
         resource=resource,
-        username=unquote(parts.username) if parts.username is not None else None,
-        password=unquote(parts.password) if parts.password is not None else None,
+        username=unquote(username) if username is not None else None,
+        password=unquote(password) if password is not None else None,
     )
 
 
@@ -304,9 +337,10 @@ class Dialer(HandshakeOptions):
         request = build_request(target.host_header, target.resource, key, self.subprotocols, offer, headers)
 
         sock = self._connect(target, deadline, cancel)
-        with closed_on_failure(sock, f"websocket: handshake timeout dialling {target.url}"):
+        try:
             io = SocketIO(sock)
-            check_cancel(cancel, "sending the handshake request")
+            if cancel is not None:
+                check_cancel(cancel, "sending the handshake request")
             io.sendall(request, deadline)
             resp, leftover = _read_response(io, target, deadline, cancel)
             if self.jar is not None:
@@ -314,29 +348,34 @@ class Dialer(HandshakeOptions):
             if resp.status != 101:
                 resp.body = _read_error_body(io, resp, leftover, deadline)
             subprotocol, extensions = _check_response(resp, key, offered_protocols, offer, target)
-            try:
-                compression = deflate.client_accept(
-                    extensions, mode, level=self.compression_level, threshold=self.compression_threshold
-                )
-            except ValueError as exc:
-                raise ErrBadHandshake(f"websocket: bad handshake: {exc}", response=resp) from None
+            # No extension in the answer: nothing to check (the options were
+            # checked when set), and the connection is uncompressed.
+            compression = self._accept_compression(extensions, mode, resp) if extensions else None
             addrs = socket_addresses(sock)  # read here, not in Conn(): see socket_addresses
-            return (
-                Conn(
-                    sock,
-                    is_server=False,
-                    addrs=addrs,
-                    subprotocol=subprotocol,
-                    read_buffer_size=self.read_buffer_size or DEFAULT_BUFFER_SIZE,
-                    write_buffer_size=self.write_buffer_size or DEFAULT_BUFFER_SIZE,
-                    write_buffer_pool=self.write_buffer_pool,
-                    initial_data=leftover,
-                    compression=compression,
-                    resource_name=target.resource,
-                    origin=headers.get("Origin"),
-                ),
-                resp,
+            conn = Conn(
+                sock,
+                is_server=False,
+                addrs=addrs,
+                subprotocol=subprotocol,
+                read_buffer_size=self.read_buffer_size or DEFAULT_BUFFER_SIZE,
+                write_buffer_size=self.write_buffer_size or DEFAULT_BUFFER_SIZE,
+                write_buffer_pool=self.write_buffer_pool,
+                initial_data=leftover,
+                compression=compression,
+                resource_name=target.resource,
+                origin=headers.get("Origin"),
+                io=io,
             )
+        except BaseException as exc:
+            fail_closed(sock, exc, f"websocket: handshake timeout dialling {target.url}")
+        return conn, resp
+
+    def _accept_compression(self, extensions: List[Extension], mode: int, resp: Response) -> Optional[deflate.PerMessageDeflate]:
+        """The permessage-deflate codec the server's answer agrees to, or None; ErrBadHandshake if it is wrong."""
+        try:
+            return deflate.client_accept(extensions, mode, level=self.compression_level, threshold=self.compression_threshold)
+        except ValueError as exc:
+            raise ErrBadHandshake(f"websocket: bad handshake: {exc}", response=resp) from None
 
     def _request_headers(self, target: _Target, request_header: Optional[RequestHeader]) -> Headers:
         """The caller's headers plus Authorization from the URL, the jar's cookies and ``host``."""
@@ -355,22 +394,19 @@ class Dialer(HandshakeOptions):
             headers["Host"] = self.host
         return headers
 
-    def _net_dial(self, deadline: Optional[float], cancel: Optional[threading.Event]) -> NetDial:
-        """The TCP dial function for this dial, bound to its deadline and cancel event."""
-        ctx_dial = self.net_dial_context
-        if ctx_dial is not None:
-            return lambda network, addr: ctx_dial(network, addr, deadline, cancel)
-        if self.net_dial is not None:
-            return self.net_dial
-        return lambda network, addr: dial_tcp(addr, deadline, cancel)
-
     def _connect(self, target: _Target, deadline: Optional[float], cancel: Optional[threading.Event]) -> socket.socket:
-        """The connected (and for wss, TLS-wrapped) socket; closed on failure."""
-        addr = join_host_port(target.hostname, target.port)
-        net_dial = self._net_dial(deadline, cancel)
+        """The connected (and for wss, TLS-wrapped) socket; closed on failure.
+
+        A plain socket may still carry the connect's timeout: the caller's
+        :class:`SocketIO` clears it.
+        """
         proxy_url = self.proxy(target.url) if self.proxy is not None else None
+        ctx_dial = self.net_dial_context
         try:
             if proxy_url:
+                net_dial: Optional[NetDial] = self.net_dial
+                if ctx_dial is not None:
+                    net_dial = lambda network, addr: ctx_dial(network, addr, deadline, cancel)  # noqa: E731
                 sock = connect_via_proxy(
                     proxy_url,
                     target.hostname,
@@ -381,16 +417,21 @@ class Dialer(HandshakeOptions):
                     cancel=cancel,
                 )
             elif target.secure and self.net_dial_tls is not None:
-                sock = self.net_dial_tls("tcp", addr)
+                sock = self.net_dial_tls("tcp", join_host_port(target.hostname, target.port))
                 if not isinstance(sock, ssl.SSLSocket):
                     sock.close()
                     raise TypeError("websocket: net_dial_tls must return an ssl.SSLSocket")
                 return sock
-            else:
-                sock = net_dial("tcp", addr)
+            elif ctx_dial is not None:
+                sock = ctx_dial("tcp", join_host_port(target.hostname, target.port), deadline, cancel)
+            elif self.net_dial is not None:
+                sock = self.net_dial("tcp", join_host_port(target.hostname, target.port))
+            else:  # the default, without a "host:port" string round trip
+                sock = connect_tcp(target.hostname, target.port, deadline, cancel)
         except DeadlineExceeded:
             raise  # already says which step ran out of time
         except socket.timeout as exc:  # from a custom net_dial
+            addr = join_host_port(target.hostname, target.port)
             raise DeadlineExceeded(f"websocket: handshake timeout connecting to {addr}") from exc
         if not target.secure:
             return sock

@@ -30,7 +30,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Type
 
 from .deadline import expired, poll_ms, remaining
 from .exceptions import DeadlineExceeded, WebSocketError
@@ -46,7 +46,10 @@ __all__ = [
     "closed_on_failure",
     "dial_tcp",
     "dial_error",
+    "connect_tcp",
+    "fail_closed",
     "head_reader",
+    "join_host_port",
     "split_host_port",
     "tls_handshake",
 ]
@@ -111,13 +114,21 @@ def dial_error(err: OSError, what: str, hint: str = "") -> DialError:
     return out
 
 
-class closed_on_failure:
-    """``with closed_on_failure(sock, msg):`` closes ``sock`` if the block raises.
+def fail_closed(sock: socket.socket, exc: BaseException, timeout_message: str) -> NoReturn:
+    """Close ``sock`` and raise ``exc``; a ``socket.timeout`` becomes :class:`DeadlineExceeded`.
 
-    A ``socket.timeout`` from the block becomes :class:`DeadlineExceeded`
-    with ``msg`` (one that already is a DeadlineExceeded keeps its own).
-    A class, not a generator, because it is on every dial's path.
+    For ``except BaseException as exc:`` around the I/O of a socket nobody
+    else owns yet.  The DeadlineExceeded gets ``timeout_message``; one that
+    already is a DeadlineExceeded keeps its own.
     """
+    sock.close()
+    if isinstance(exc, socket.timeout) and not isinstance(exc, DeadlineExceeded):
+        raise DeadlineExceeded(timeout_message) from exc
+    raise exc
+
+
+class closed_on_failure:
+    """``with closed_on_failure(sock, msg):`` closes ``sock`` if the block raises (see :func:`fail_closed`)."""
 
     __slots__ = ("sock", "timeout_message")
 
@@ -129,11 +140,8 @@ class closed_on_failure:
         return None
 
     def __exit__(self, kind: Optional[Type[BaseException]], exc: Optional[BaseException], tb: object) -> None:
-        if kind is None:
-            return
-        self.sock.close()
-        if issubclass(kind, socket.timeout) and not issubclass(kind, DeadlineExceeded):
-            raise DeadlineExceeded(self.timeout_message) from exc
+        if exc is not None:
+            fail_closed(self.sock, exc, self.timeout_message)
 
 
 class abort_on_cancel:
@@ -207,6 +215,13 @@ def split_host_port(addr: str) -> Tuple[str, int]:
     return host, int(port)
 
 
+def join_host_port(host: str, port: int) -> str:
+    """``"host:port"``, with IPv6 literals in brackets (Go's ``net.JoinHostPort``)."""
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
 def _ip_family(host: str) -> Optional[int]:
     """AF_INET or AF_INET6 when ``host`` is an IP address literal, else None."""
     for family in (socket.AF_INET, socket.AF_INET6):
@@ -230,8 +245,22 @@ def dial_tcp(
     Thread-safe.
     """
     host, port = split_host_port(addr)
-    what = f"dial tcp {addr}"
-    check_cancel(cancel, f"connecting to {addr}")
+    sock = connect_tcp(host, port, deadline, cancel)
+    sock.settimeout(None)
+    return sock
+
+
+def connect_tcp(
+    host: str, port: int, deadline: Optional[float], cancel: Optional[threading.Event]
+) -> socket.socket:
+    """:func:`dial_tcp` for a host and port already apart; the socket may still have a timeout.
+
+    The Dialer's own path: it hands the socket to a :class:`SocketIO` at
+    once, which clears the timeout (one system call fewer per dial).  Same
+    errors as :func:`dial_tcp`.  Thread-safe.
+    """
+    if cancel is not None:
+        check_cancel(cancel, f"connecting to {join_host_port(host, port)}")
     family = _ip_family(host)
     if family is not None:  # an IP literal: no resolver round trip
         infos = [(family, socket.SOCK_STREAM, 0, "", (host, port))]
@@ -239,12 +268,12 @@ def dial_tcp(
         try:
             infos = _resolve(host, port, deadline, cancel)
         except socket.gaierror as exc:
-            raise dial_error(exc, f"{what}: lookup {host}") from None
+            raise dial_error(exc, f"dial tcp {join_host_port(host, port)}: lookup {host}") from None
     last: Optional[OSError] = None
     for fam, kind, proto, _, sockaddr in infos:
         sock = socket.socket(fam, kind, proto)
         try:
-            _connect(sock, sockaddr, deadline, cancel, addr)
+            _connect(sock, sockaddr, deadline, cancel, host, port)
             return sock
         except OSError as exc:
             sock.close()
@@ -255,7 +284,7 @@ def dial_tcp(
             sock.close()
             raise
     assert last is not None
-    raise dial_error(last, what) from None
+    raise dial_error(last, f"dial tcp {join_host_port(host, port)}") from None
 
 
 def _resolve(host: str, port: int, deadline: Optional[float], cancel: Optional[threading.Event]) -> List[Any]:
@@ -283,25 +312,29 @@ def _resolve(host: str, port: int, deadline: Optional[float], cancel: Optional[t
 
 
 def _connect(
-    sock: socket.socket, sockaddr: Any, deadline: Optional[float], cancel: Optional[threading.Event], addr: str
+    sock: socket.socket, sockaddr: Any, deadline: Optional[float], cancel: Optional[threading.Event], host: str, port: int
 ) -> None:
+    """Connect ``sock`` (to ``host``:``port``, for messages); left blocking, with a timeout if there is a deadline."""
     if cancel is None:
-        # The common case, in the fewest system calls: a connect with a timeout.
-        if expired(deadline):
-            raise DeadlineExceeded(f"websocket: handshake timeout connecting to {addr}")
-        sock.settimeout(remaining(deadline))
+        # The common case, in the fewest system calls: a connect with a
+        # timeout (left set: the caller clears it).
+        if deadline is not None:
+            left = remaining(deadline)
+            if not left:
+                raise DeadlineExceeded(f"websocket: handshake timeout connecting to {join_host_port(host, port)}")
+            sock.settimeout(left)
         try:
             sock.connect(sockaddr)
         except socket.timeout:
-            raise DeadlineExceeded(f"websocket: handshake timeout connecting to {addr}") from None
-        sock.settimeout(None)
+            raise DeadlineExceeded(f"websocket: handshake timeout connecting to {join_host_port(host, port)}") from None
         return
+    what = f"connecting to {join_host_port(host, port)}"
     sock.setblocking(False)
     err = sock.connect_ex(sockaddr)
     if err not in (0, *_IN_PROGRESS):
         raise OSError(err, os.strerror(err))
     if err:
-        _wait(sock.fileno(), select.POLLOUT, deadline, cancel, f"connecting to {addr}")
+        _wait(sock.fileno(), select.POLLOUT, deadline, cancel, what)
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             raise OSError(err, os.strerror(err))

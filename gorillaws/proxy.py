@@ -31,7 +31,18 @@ from typing import Callable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from .deadline import remaining
-from .dialing import DialCancelled, DialError, abort_on_cancel, check_cancel, closed_on_failure, dial_error, dial_tcp, head_reader, tls_handshake
+from .dialing import (
+    DialCancelled,
+    DialError,
+    abort_on_cancel,
+    check_cancel,
+    closed_on_failure,
+    dial_error,
+    dial_tcp,
+    head_reader,
+    join_host_port,
+    tls_handshake,
+)
 from .exceptions import DeadlineExceeded, ProxyError
 from .http11 import HttpParseError, parse_response_head
 from .transport import HeadEOF, SocketIO, default_tls_context, read_http_head
@@ -72,13 +83,6 @@ _URL_SCHEMES = {"ws": ("http", 80), "http": ("http", 80), "wss": ("https", 443),
 # --------------------------------------------------------------------------
 # Pure part: environment, NO_PROXY matching, proxy URL parsing.
 # --------------------------------------------------------------------------
-
-
-def join_host_port(host: str, port: int) -> str:
-    """``"host:port"``, with IPv6 literals in brackets (Go's ``net.JoinHostPort``)."""
-    if ":" in host and not host.startswith("["):
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
 
 
 def _as_ip(host: str) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:

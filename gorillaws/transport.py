@@ -130,9 +130,12 @@ class SocketIO:
         call and one exception less per handshake.  (Not for TLS, whose
         library may hold decrypted bytes ``poll`` cannot see.)
         """
-        if deadline is not None and not self.nonblocking:
-            self._wait(False, deadline)  # past the deadline, recv_into says so
-        return self.recv_into(view, deadline)
+        if deadline is not None and not self.nonblocking and self._wait(False, deadline):
+            try:
+                return self.sock.recv_into(view, 0, socket.MSG_DONTWAIT)
+            except WANT_IO:
+                pass  # woken with nothing to read: recv_into waits again
+        return self.recv_into(view, deadline)  # (past the deadline, it says so)
 
     def recv_into(self, view: memoryview, deadline: Optional[float]) -> int:
         """Receive into ``view``; 0 means EOF.  Raises socket.timeout at the deadline."""
@@ -278,26 +281,40 @@ def read_http_head(recv: Callable[[memoryview], int], *, response: bool) -> Tupl
     The head is not parsed: hand it to ``parse_request_head`` or
     ``parse_response_head``.
     """
-    buf = bytearray()
-    chunk = bytearray(4096)
-    view = memoryview(chunk)
+    # Received straight into ``buf``: most heads fit its first size (one
+    # receive, no copy); while the head is incomplete it grows so that each
+    # later receive has _HEAD_READ bytes of room.  Bytes past ``have`` are
+    # zeros, which can never complete a CRLFCRLF.
+    buf = bytearray(_FIRST_HEAD_READ)
+    have = 0
     checked = False  # the first line was seen and looks like HTTP
     while True:
-        n = recv(view)
+        if have and len(buf) - have < _HEAD_READ:
+            buf += bytes(_HEAD_READ)
+        n = recv(memoryview(buf)[have:])
         if not n:
-            raise HeadEOF(len(buf))
-        start = max(0, len(buf) - 3)
-        buf += view[:n]
+            raise HeadEOF(have)
+        start = have - 3
+        have += n
         end = find_head_end(buf, start)
-        if end > MAX_HEAD_SIZE or (end < 0 and len(buf) > MAX_HEAD_SIZE):
-            raise HttpParseError(f"HTTP head larger than {MAX_HEAD_SIZE} bytes", 431)
-        if not checked and end < 0:
+        if end >= 0:
+            if end > MAX_HEAD_SIZE:
+                break
             # (A whole head is left to the parser, which is as strict.)
-            why = not_http_reason(buf, response)
+            return bytes(memoryview(buf)[:end]), bytes(memoryview(buf)[end:have])
+        if have > MAX_HEAD_SIZE:
+            break
+        if not checked:
+            why = not_http_reason(buf[:have], response)
             if why is not None:
                 raise HttpParseError(f"the peer does not speak HTTP: it sent {why}", not_http=why)
-            checked = b"\r\n" in buf
-        elif end < 0 and buf.count(b"\n", start) != buf.count(b"\r\n", max(0, start - 1)):
+            checked = buf.find(b"\r\n", 0, have) >= 0
+        elif buf.count(b"\n", start, have) != buf.count(b"\r\n", max(0, start - 1), have):
             raise HttpParseError("bare LF line end in HTTP head (CRLF required)")
-        if end >= 0:
-            return bytes(buf[:end]), bytes(buf[end:])
+    raise HttpParseError(f"HTTP head larger than {MAX_HEAD_SIZE} bytes", 431)
+
+
+# The room for the first receive of a head (heads are usually a few hundred
+# bytes; zeroing a smaller buffer is cheaper), and for each later one.
+_FIRST_HEAD_READ = 2048
+_HEAD_READ = 4096

@@ -528,3 +528,48 @@ def test_echo_example_client(server: WsServer) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.decode().splitlines() == ["< first line", "< second line"]
+
+
+# The URL parser's fast paths give exactly what urllib's properties and
+# quote() give, for common and odd URLs alike (a bad port raises the same).
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ws://127.0.0.1:8080/",
+        "ws://Example.COM/chat?x=1",
+        "ws://example.com:/",
+        "ws://example.com:0080/",
+        "ws://example.com:65535/",
+        "ws://example.com:65536/",
+        "ws://example.com:８０/",
+        "ws://example.com:+80/",
+        "ws://example.com:a:b/",
+        "ws://:80/",
+        "ws://user:pa%40ss@host:81/",
+        "ws://user@host/",
+        "ws://[::1]:9000/",
+        "ws://[fe80::1%25eth0]:1/",
+        "ws://bücher.de/",
+        "ws://host/a b/ü?q=ä ö&r=/?x#frag",
+        "ws://host/%7Euser/~x;p=1,2*@:!$'()+",
+        "ws://host",
+        "ws://host?only=query",
+    ],
+)
+def test_url_fast_paths_match_urllib(url: str) -> None:
+    from urllib.parse import quote, urlsplit
+
+    from gorillaws.client import _PATH_SAFE, _PATH_UNSAFE, _QUERY_SAFE, _QUERY_UNSAFE, _netloc, _quoted
+
+    parts = urlsplit(url)
+    try:
+        want: object = (parts.hostname, parts.port, parts.username, parts.password)
+    except ValueError as exc:
+        want = str(exc)
+    try:
+        got: object = _netloc(parts)
+    except ValueError as exc:
+        got = str(exc)
+    assert got == want
+    assert _quoted(parts.path, _PATH_UNSAFE, _PATH_SAFE) == quote(parts.path, safe=_PATH_SAFE)
+    assert _quoted(parts.query, _QUERY_UNSAFE, _QUERY_SAFE) == quote(parts.query, safe=_QUERY_SAFE)
