@@ -387,6 +387,8 @@ class _Host:
     """
 
     request: UpgradeRequest
+    #: The SocketIO the host read the request with, if any: the Conn takes it over.
+    io: Optional[SocketIO] = None
 
     def answer_error(self, status: int, headers: Headers) -> None:
         raise NotImplementedError
@@ -399,6 +401,10 @@ class _Host:
 
     def take_over(self) -> Tuple[socket.socket, bytes]:
         raise NotImplementedError
+
+    def addresses(self, sock: socket.socket) -> Tuple[Any, Any]:
+        """(local, peer) addresses of the taken-over socket (see :func:`socket_addresses`)."""
+        return socket_addresses(sock)
 
 
 class _HTTPServerHost(_Host):
@@ -519,15 +525,24 @@ class _SocketHost(_Host):
     """
 
     KIND = "raw"
+    io: SocketIO
 
-    def __init__(self, sock: socket.socket, deadline: Optional[float]) -> None:
+    def __init__(
+        self, sock: socket.socket, deadline: Optional[float], peer: Any = None, local: Any = None
+    ) -> None:
         self.sock = sock
         self.io = SocketIO(sock)
+        # Addresses the caller already knows (a server has the peer's from
+        # accept()): each one asked of the socket is a system call.
+        self.peer = peer
+        self.local = local
         # An error answer gets a short while to reach a client that is still sending.
         self.close_by = min(deadline, time.monotonic() + 1.0) if deadline is not None else time.monotonic() + 1.0
 
     @classmethod
-    def read(cls, sock: socket.socket, deadline: Optional[float]) -> "_SocketHost":
+    def read(
+        cls, sock: socket.socket, deadline: Optional[float], peer: Any = None, local: Any = None
+    ) -> "_SocketHost":
         """The host for ``sock``, its request head read (see the class).
 
         Not in ``__init__``: a constructor is a C-level call, so the reads
@@ -535,7 +550,7 @@ class _SocketHost(_Host):
         thread's stack; with the Conn's, that touched one more 4 KiB page in
         every connection's thread, resident for as long as it idles.
         """
-        self = cls(sock, deadline)
+        self = cls(sock, deadline, peer, local)
         self._read_request(deadline)
         return self
 
@@ -558,10 +573,12 @@ class _SocketHost(_Host):
         except OSError as e:
             sock.close()
             raise HandshakeError(f"websocket: reading the request: {e}", 400) from e
-        try:
-            peer = sock.getpeername()
-        except OSError:
-            peer = None
+        peer = self.peer
+        if peer is None:
+            try:
+                peer = self.peer = sock.getpeername()
+            except OSError:
+                pass
         self.request = UpgradeRequest(sock, parsed, peer, self.KIND)
 
     def answer_error(self, status: int, headers: Headers) -> None:
@@ -588,6 +605,9 @@ class _SocketHost(_Host):
 
     def take_over(self) -> Tuple[socket.socket, bytes]:
         return self.sock, self.rest
+
+    def addresses(self, sock: socket.socket) -> Tuple[Any, Any]:
+        return (self.local if self.local is not None else sock.getsockname()), self.peer
 
 
 def _host_for(request: UpgradeSource, deadline: Optional[float]) -> _Host:
@@ -714,16 +734,19 @@ def _upgrade(
         raise _refuse(u, host, exc) from None
     except ValueError as exc:  # a response header the library writes itself, or a malformed one
         raise _refuse(u, host, HandshakeError(str(exc), 500)) from None
+    # One SocketIO from the request read to the Conn: each new one is a system call.
+    sio = host.io if host.io is not None and host.io.sock is sock else SocketIO(sock)
     try:
-        SocketIO(sock).sendall(response, deadline)
+        sio.sendall(response, deadline)
     except OSError as e:
         sock.close()
         raise HandshakeError(f"websocket: writing the handshake response: {e}", 500) from e
-    addrs = socket_addresses(sock)  # read here, not in Conn(): see socket_addresses
+    addrs = host.addresses(sock)  # read here, not in Conn(): see socket_addresses
     return Conn(
         sock,
         is_server=True,
         addrs=addrs,
+        io=sio,
         subprotocol=protocol,
         read_buffer_size=u.read_buffer_size,
         write_buffer_size=u.write_buffer_size,
@@ -872,8 +895,22 @@ class Upgrader(HandshakeOptions):
         is answered 500 and raised as :class:`HandshakeError`, as gorilla
         does.  Raises :class:`TypeError` for a ``request`` of another type.
         """
-        deadline = None if self.handshake_timeout is None else time.monotonic() + self.handshake_timeout
+        deadline = self._deadline()
         return _upgrade(self, _host_for(request, deadline), response_header, deadline)
+
+    def _deadline(self) -> Optional[float]:
+        return None if self.handshake_timeout is None else time.monotonic() + self.handshake_timeout
+
+    def upgrade_accepted(self, sock: socket.socket, peer: Any, local: Any = None) -> Conn:
+        """:meth:`upgrade` of a socket just accepted, whose addresses the caller knows.
+
+        ``peer`` is the address ``accept()`` returned; ``local`` the socket's
+        own address when known (a listener bound to one address), else None.
+        Each saves a system call per connection (:class:`gorillaws.Server`
+        uses it).  Raises as :meth:`upgrade` does.
+        """
+        deadline = self._deadline()
+        return _upgrade(self, _SocketHost.read(sock, deadline, peer, local), None, deadline)
 
 
 # ---------------------------------------------------------------------------

@@ -430,6 +430,10 @@ class Server:
             sock.listen(backlog)
         sock.setblocking(False)
         self.socket = sock
+        # Every connection accepted on an IPv4 listener bound to one address
+        # has that local address: known here, it is not asked per connection.
+        name = sock.getsockname()
+        self._local = name if sock.family == socket.AF_INET and name[0] != "0.0.0.0" else None
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -652,7 +656,8 @@ class Server:
                     with self._lock:
                         self._pending.discard(raw)
                         self._pending.add(sock)
-                conn = self.upgrader.upgrade(sock)  # closes the socket on HandshakeError
+                # (Closes the socket on HandshakeError.)
+                conn = self.upgrader.upgrade_accepted(sock, addr, self._local)
             except (HandshakeError, OSError, ValueError) as e:
                 log.debug("handshake with %s failed: %s", addr, e)
                 if not isinstance(e, HandshakeError):

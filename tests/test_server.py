@@ -382,6 +382,55 @@ def test_raw_socket_rejections_close_the_socket(
     assert isinstance(srv.errors[0], HandshakeError) and srv.errors[0].status == status
 
 
+class _CountingSocket(socket.socket):
+    """A socket that counts the timeout changes made on it (each one an ioctl)."""
+
+    settimeouts = 0
+
+    def settimeout(self, value: Optional[float]) -> None:
+        self.settimeouts += 1
+        super().settimeout(value)
+
+
+def _raw_upgrade(upgrade: Callable[[socket.socket], Any]) -> Tuple[Any, socket.socket, _CountingSocket]:
+    """Run ``upgrade(server_end)`` on a socket pair whose client end sent a valid request."""
+    a, b = socket.socketpair()
+    server_end = _CountingSocket(a.family, a.type, a.proto, fileno=a.detach())
+    b.settimeout(TIMEOUT)
+    b.sendall(upgrade_request("example.com"))
+    return upgrade(server_end), b, server_end
+
+
+def test_raw_upgrade_uses_one_socket_io() -> None:
+    """The request read, the 101 and the Conn share one SocketIO: one timeout
+    reset (an ioctl) per upgrade instead of one per SocketIO made."""
+    conn, client, server_end = _raw_upgrade(Upgrader().upgrade)
+    try:
+        assert read_head(client)[0].startswith(b"HTTP/1.1 101")
+        assert server_end.settimeouts == 1
+        client.sendall(build_frame(0x1, b"hi", key=b"\x01\x02\x03\x04"))
+        assert conn.read_message() == (1, b"hi")
+    finally:
+        conn.close_now()
+        client.close()
+
+
+def test_upgrade_accepted_takes_the_known_addresses() -> None:
+    """Server passes the peer address accept() returned (and the listener's own):
+    the Conn and the request report them, nothing is asked of the socket."""
+    seen: List[Any] = []
+    u = Upgrader(check_origin=lambda req: seen.append(req.remote_addr) or True)
+    peer, local = ("192.0.2.7", 4242), ("192.0.2.1", 80)
+    conn, client, _ = _raw_upgrade(lambda s: u.upgrade_accepted(s, peer, local))
+    try:
+        assert read_head(client)[0].startswith(b"HTTP/1.1 101")
+        assert seen == [peer]
+        assert conn.remote_addr() == peer and conn.local_addr() == local
+    finally:
+        conn.close_now()
+        client.close()
+
+
 def test_raw_socket_non_get_is_405(raw_server: Callable[..., RawServer]) -> None:
     srv = raw_server(Upgrader())
     resp, _ = raw_request(srv.port, handshake_bytes(srv.port, method="PUT"))

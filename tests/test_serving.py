@@ -187,6 +187,19 @@ def test_handler_with_request() -> None:
     assert seen == ["/room/7?x=1"]
 
 
+def test_connection_addresses_come_from_accept() -> None:
+    """The Server hands the Conn the addresses it knows (accept's peer, the
+    listener's own) rather than asking the socket: they must be the real ones."""
+    seen: List[Any] = []
+
+    def handler(conn: Conn, request: Any) -> None:
+        seen.append((conn.local_addr(), conn.remote_addr(), request.remote_addr))
+
+    with running(handler) as srv, dial(srv) as conn:
+        assert close_code(conn) == 1000
+        assert seen == [(conn.remote_addr(), conn.local_addr(), conn.local_addr())]
+
+
 def test_idle_connections_keep_no_parsed_request() -> None:
     """A one-argument handler's connections hold no request head (~2 KiB each)."""
     import gc
