@@ -332,7 +332,9 @@ class Dialer(HandshakeOptions):
         headers = self._request_headers(target, request_header)
         mode = self.effective_compression_mode()
         offer = deflate.client_offer(mode) if mode != deflate.COMPRESSION_DISABLED else ""
-        offered_protocols = list(self.subprotocols) or parse_subprotocols(headers)
+        # Subprotocols and Origin can only come from request_header (the
+        # headers added to it are Authorization, Cookie and Host).
+        offered_protocols = list(self.subprotocols) or (parse_subprotocols(headers) if request_header else [])
         key = generate_key()
         request = build_request(target.host_header, target.resource, key, self.subprotocols, offer, headers)
 
@@ -363,7 +365,7 @@ class Dialer(HandshakeOptions):
                 initial_data=leftover,
                 compression=compression,
                 resource_name=target.resource,
-                origin=headers.get("Origin"),
+                origin=headers.get("Origin") if request_header else None,
                 io=io,
             )
         except BaseException as exc:

@@ -573,3 +573,29 @@ def test_url_fast_paths_match_urllib(url: str) -> None:
     assert got == want
     assert _quoted(parts.path, _PATH_UNSAFE, _PATH_SAFE) == quote(parts.path, safe=_PATH_SAFE)
     assert _quoted(parts.query, _QUERY_UNSAFE, _QUERY_SAFE) == quote(parts.query, safe=_QUERY_SAFE)
+
+
+def test_origin_and_protocol_come_from_request_header_in_any_form() -> None:
+    # The dial skips looking for Origin and Sec-WebSocket-Protocol when no
+    # request_header is given; any form of one (a generator of pairs too) is read.
+    with WsServer(subprotocols=["chat"]) as srv:
+        url = f"ws://127.0.0.1:{srv.port}/"
+        forms = [
+            {"Origin": "https://a.example", "Sec-WebSocket-Protocol": "chat"},
+            [("Origin", "https://a.example"), ("Sec-WebSocket-Protocol", "chat")],
+            ((k, v) for k, v in [("Origin", "https://a.example"), ("Sec-WebSocket-Protocol", "chat")]),
+        ]
+        for form in forms:
+            conn, _ = Dialer(handshake_timeout=5).dial(url, form)  # type: ignore[arg-type]
+            try:
+                assert (conn.origin, conn.subprotocol()) == ("https://a.example", "chat")
+            finally:
+                conn.close_now()
+    with WsServer() as srv:  # (one with subprotocols refuses a client that offers none)
+        url = f"ws://127.0.0.1:{srv.port}/"
+        for empty in (None, {}):
+            conn, _ = Dialer(handshake_timeout=5, host="h.example").dial(url, empty)
+            try:
+                assert (conn.origin, conn.subprotocol()) == (None, "")
+            finally:
+                conn.close_now()

@@ -39,7 +39,8 @@ from helpers import (  # noqa: E402
 
 import gorillaws  # noqa: E402
 from gorillaws import DeadlineExceeded, Dialer, ErrBadHandshake, HandshakeError, Upgrader  # noqa: E402
-from gorillaws.dialing import DialCancelled, DialError, dial_tcp  # noqa: E402
+from gorillaws.dialing import DialCancelled, DialError, dial_tcp, head_reader  # noqa: E402
+from gorillaws.transport import SocketIO, read_http_head  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -189,6 +190,75 @@ def test_plain_dialer_has_gorillas_default_timeout() -> None:
     with silent_listener() as port:
         with pytest.raises(DeadlineExceeded):
             Dialer(handshake_timeout=0.3).dial(f"ws://127.0.0.1:{port}/")
+
+
+# ---------------------------------------------------------------------------
+# The cheap dial path keeps its promises
+# ---------------------------------------------------------------------------
+
+
+def test_dialed_sockets_are_blocking_without_timeout() -> None:
+    # The connect runs with a timeout; the Dialer leaves clearing it to its
+    # SocketIO, dial_tcp clears it itself.  Either way the caller gets a
+    # blocking socket with no timeout (a dup of it would share O_NONBLOCK).
+    with upgrade_server() as srv:
+        conn, _ = Dialer(handshake_timeout=LONG).dial(f"ws://127.0.0.1:{srv.port}/")
+        try:
+            sock = conn.underlying_conn()
+            assert sock.gettimeout() is None and sock.getblocking()
+        finally:
+            conn.close_now()
+        raw = dial_tcp(f"127.0.0.1:{srv.port}", time.monotonic() + LONG)
+        try:
+            assert raw.gettimeout() is None and raw.getblocking()
+        finally:
+            raw.close()
+
+
+def test_dial_makes_one_socketio_and_the_conn_takes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: List[SocketIO] = []
+    init = SocketIO.__init__
+
+    def counting(self: SocketIO, sock: socket.socket) -> None:
+        made.append(self)
+        init(self, sock)
+
+    monkeypatch.setattr(SocketIO, "__init__", counting)
+    with upgrade_server() as srv:
+        conn, _ = Dialer(handshake_timeout=LONG).dial(f"ws://127.0.0.1:{srv.port}/")
+        try:
+            mine = [io for io in made if io.sock is conn.underlying_conn()]  # (the server's are made here too)
+            assert len(mine) == 1 and conn._io is mine[0]
+            conn.write_message(gorillaws.TEXT_MESSAGE, "hi")
+            assert conn.read_message() == (gorillaws.TEXT_MESSAGE, b"hi")
+        finally:
+            conn.close_now()
+
+
+@pytest.mark.parametrize("size", [2048 - 40, 2048, 2049, 10000])
+def test_head_reader_across_its_first_buffer(size: int) -> None:
+    # The head is read straight into a buffer of 2 KiB first, grown while
+    # the head is incomplete; heads of every size around that, sent in
+    # pieces, come back whole with the bytes after them.
+    head = b"HTTP/1.1 101 Switching Protocols\r\nX: " + b"a" * (size - 41) + b"\r\n\r\n"
+    assert len(head) == size
+    a, b = socket.socketpair()
+    with a, b:
+        def send() -> None:
+            data = head + b"frames"
+            for i in range(0, len(data), 1500):
+                b.sendall(data[i : i + 1500])
+                time.sleep(0.005)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            got, rest = read_http_head(head_reader(SocketIO(a), time.monotonic() + TIMEOUT, None), response=True)
+        finally:
+            sender.join()
+        while len(rest) < len(b"frames"):
+            rest += a.recv(100)
+    assert got == head and rest == b"frames"
 
 
 # ---------------------------------------------------------------------------
