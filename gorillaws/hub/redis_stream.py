@@ -95,7 +95,11 @@ class RedisStreamBackend(RedisBackend):
     :param envelope: ``envelope(id, message_type, data) -> (message_type, data)``
         applied to every message delivered, so that clients can see the ids;
         None sends messages unchanged.
-    :param key_prefix: prepended to each topic to name its stream.
+    :param key_prefix: prepended to each topic to name its stream; hubs
+        that share topics must use the same prefix.
+    :param reconnect_min, reconnect_max, publish_queue, socket_timeout: as
+        for :class:`RedisBackend`; ``socket_timeout`` also bounds how long
+        :meth:`replay` waits.
 
     Unlike :class:`RedisBackend`, a process's own messages also come back
     through Redis before its subscribers get them (one round trip later), so
@@ -114,11 +118,15 @@ class RedisStreamBackend(RedisBackend):
         maxlen: int = 10000,
         envelope: Optional[Envelope] = None,
         key_prefix: str = "gorillaws:hub:",
-        **kwargs: Any,
+        reconnect_min: float = 0.1,
+        reconnect_max: float = 5.0,
+        publish_queue: int = 10000,
+        socket_timeout: float = 5.0,
     ) -> None:
         if maxlen < 1:
             raise ValueError("gorillaws.hub: maxlen must be at least 1")
-        super().__init__(url, channel_prefix=key_prefix, **kwargs)
+        super().__init__(url, channel_prefix=key_prefix, reconnect_min=reconnect_min, reconnect_max=reconnect_max,
+                         publish_queue=publish_queue, socket_timeout=socket_timeout)
         self.maxlen = maxlen
         self.envelope = envelope
         # The listening thread's own state: the last id delivered per topic.
