@@ -485,3 +485,26 @@ def test_stream_a_live_message_during_the_resume_comes_after_the_replayed_ones(r
     finally:
         close_hubs(hub)
         app.close()
+
+
+def test_stream_a_process_cut_off_from_redis_reads_on_from_its_last_id(redis_server: RedisServer) -> None:  # noqa: F811
+    reader = stream_hub(redis_server, reconnect_min=3.0)  # stays away long enough for the others to publish
+    writer = stream_hub(redis_server, reconnect_min=0.05)
+    app = App(reader)
+    try:
+        _, client = app.connect("t")
+        wait_until(lambda: "t" in reader.stats()["backend"]["last_ids"], "the reader to read the stream")
+        writer.publish("t", TEXT, "m0")
+        assert read_entry(client)[1] == "m0"
+        assert redis_server.command("CLIENT", "KILL", "TYPE", "normal").startswith(b":")  # every connection but this one
+        wait_until(lambda: reader.stats()["backend"]["disconnects"] == 1, "the reader to notice")
+        for i in range(1, 6):
+            writer.publish("t", TEXT, f"m{i}")
+        wait_until(lambda: xlen(redis_server) == 6, "m1..m5 in the stream")
+        assert not reader.stats()["backend"]["connected"]  # published while the reader was away
+        # Back: it reads on from m0, so its subscriber misses nothing.
+        assert [read_entry(client)[1] for _ in range(5)] == [f"m{i}" for i in range(1, 6)]
+        assert reader.stats()["backend"]["reconnects"] == 1
+    finally:
+        close_hubs(reader, writer)
+        app.close()
