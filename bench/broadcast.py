@@ -110,7 +110,9 @@ def client_main(port: int, n: int, mode: str, frame_bytes: int = 0, drain_every:
     with no parsing: the client then costs one ``recv_into`` per socket per
     drain, whatever the number of frames.  ``drain_every`` > 0: after each
     drain, wait that long so data accumulates in the sockets (fewer, larger
-    reads; the kernel buffers hold far more than arrives meanwhile).
+    reads; the kernel buffers hold far more than arrives meanwhile); up to 5
+    times that long while reads bring fewer than 4 frames each (a slow
+    server), so the client costs little whatever the server's pace.
     """
     dialer = gw.Dialer(compression_mode=MODES[mode])
     socks: List[socket.socket] = []
@@ -136,14 +138,19 @@ def client_main(port: int, n: int, mode: str, frame_bytes: int = 0, drain_every:
 
     threading.Thread(target=control, daemon=True).start()
     total = 0  # frames, or bytes when frame_bytes is set
+    wait = drain_every
     while not stop.is_set():
         events = sel.select(0.02)
+        before = total
         for key, _ in events:
             try:
                 k = key.fileobj.recv_into(buf)  # type: ignore[union-attr]
             except BlockingIOError:
                 continue
             total += k if frame_bytes else count_frames(key.data, view[:k])
+        if events and frame_bytes:
+            few = total - before < 4 * frame_bytes * len(events)
+            wait = min(wait * 2, 5 * drain_every) if few else max(wait / 2, drain_every)
         while not queries.empty():
             q = queries.get()
             if q == "COUNT":
@@ -151,8 +158,8 @@ def client_main(port: int, n: int, mode: str, frame_bytes: int = 0, drain_every:
             elif q == "CPU":
                 ru = resource.getrusage(resource.RUSAGE_SELF)
                 print(ru.ru_utime + ru.ru_stime, flush=True)
-        if events and drain_every:
-            time.sleep(drain_every)
+        if events and wait:
+            time.sleep(wait)
     for s in socks:
         s.close()
 

@@ -32,7 +32,8 @@ figure measures the servers' fan-out, not the load generator: every frame has
 the same size, so a client counts bytes instead of parsing frames; it drains
 each ready socket with one large ``recv_into`` into one shared buffer; and it
 waits ``--drain-every`` seconds after each drain so that data accumulates
-(several frames per read).  Their CPU per delivery is reported too.
+(several frames per read; longer, up to 5x, while reads bring fewer than 4
+frames, as with a slow server).  Their CPU per delivery is reported too.
 
 Two figures per case: wall-clock deliveries/s, which also depends on how much
 CPU the clients, Redis and anything else running leave to the servers; and
@@ -303,7 +304,8 @@ def main(argv: List[str]) -> None:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--repeat", type=int, default=3, help="rounds; every case runs once per round")
-    ap.add_argument("--drain-every", type=float, default=0.01, help="seconds a client waits after each drain")
+    ap.add_argument("--drain-every", type=float, default=0.01,
+                    help="seconds a client waits after each drain (up to 5x that while reads bring under 4 frames)")
     ap.add_argument("--parse", action="store_true",
                     help="clients parse every frame header instead of counting bytes (the first rounds' client)")
     ap.add_argument("--json", default=None, help="write every run's figures to this file")
