@@ -11,6 +11,16 @@ Usage::
     python3 bench/profile_handshake.py                        # rates only
     python3 bench/profile_handshake.py --profile client
     python3 bench/profile_handshake.py --profile server --server http
+    python3 bench/profile_handshake.py --callgrind            # client instructions per dial
+    python3 bench/profile_handshake.py --callgrind --tree /tmp/old   # ... of another checkout
+
+``--callgrind`` counts the client's user-space instructions per dial, a
+measure the machine's load does not move: ``Dialer(handshake_timeout=45.0)``
+dials a raw-socket server of this checkout and closes the underlying socket,
+under valgrind's callgrind, for two loop lengths; the difference divided by
+the difference in length cancels start-up.  ``--tree`` measures another
+checkout's client (e.g. a ``git worktree`` of an older commit with its C
+speedup built in place) against the same server.
 """
 
 from __future__ import annotations
@@ -128,13 +138,60 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def dial_loop(tree: str, port: int, n: int) -> None:
+    """``n`` dials of ``tree``'s client, each closing the underlying socket (the ``--callgrind`` loop)."""
+    sys.path.insert(0, tree)
+    import gorillaws as gw
+
+    assert os.path.realpath(gw.__file__).startswith(os.path.realpath(tree)), gw.__file__
+    dialer = gw.Dialer(handshake_timeout=45.0)
+    url = f"ws://127.0.0.1:{port}/"
+    for _ in range(n):
+        conn, _ = dialer.dial(url)
+        conn.underlying_conn().close()
+
+
+def count_instructions(tree: str, short: int = 100, long: int = 600) -> None:
+    """Print the client instructions per dial of ``tree``, callgrind-counted and differenced."""
+    import re
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        sys.exit("--callgrind needs valgrind (apt-get install valgrind)")
+    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_server", "sock", "0", "0"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    port = int(server.stdout.readline())
+    counts = []
+    try:
+        for n in (short, long):
+            run = subprocess.run(
+                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                 os.path.abspath(__file__), "_dialloop", tree, str(port), str(n)],
+                capture_output=True, text=True, check=True)
+            found = re.search(r"Collected : (\d+)", run.stderr)
+            assert found, run.stderr[-2000:]
+            counts.append(int(found.group(1)))
+    finally:
+        server.stdin.close()  # type: ignore[union-attr]
+        server.wait(10)
+    per_dial = (counts[1] - counts[0]) / (long - short)
+    print(f"{tree}: {per_dial:,.0f} client instructions per dial (callgrind; {short} dials: {counts[0]:,}, "
+          f"{long} dials: {counts[1]:,})")
+
+
 def main(argv: List[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", choices=("http", "sock", "websockets"), default="http")
     ap.add_argument("--profile", choices=("client", "server"))
     ap.add_argument("--duration", type=float, default=2.0)
     ap.add_argument("--pin", action="store_true", help="client and server on CPU 0")
+    ap.add_argument("--callgrind", action="store_true", help="count client instructions per dial instead")
+    ap.add_argument("--tree", default=os.path.dirname(HERE), help="the checkout whose client --callgrind measures")
     args = ap.parse_args(argv)
+    if args.callgrind:
+        count_instructions(os.path.abspath(args.tree))
+        return
     prof_path = f"/tmp/gws-hs-prof-{os.getpid()}.out"
     cmd = [sys.executable, os.path.abspath(__file__), "_server", args.server,
            "1" if args.profile == "server" else "0", str(args.duration + 1.0)]
@@ -196,5 +253,7 @@ def main(argv: List[str]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_server":
         server_main(sys.argv[2], sys.argv[3] == "1", float(sys.argv[4]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_dialloop":
+        dial_loop(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         main(sys.argv[1:])
