@@ -116,6 +116,16 @@ def bench_frames(t: Table) -> None:
     t.add("frames.parse_header 2-byte header", lambda: parse(small))
     t.add("frames.parse_header 8-byte masked header", lambda: parse(mid))
     t.add("frames.parse_header 14-byte masked (bytearray)", lambda: parse(big))
+    # The one-frame fast path: a whole frame per call (C twin when built).
+    which = "C" if frames.HAVE_SPEEDUPS else "pure"
+    payload = b"x" * 16
+    t.add(f"frames.encode_frame 16 B, server ({which})", lambda: frames.encode_frame(2, payload, True, 0, None))
+    t.add(f"frames.encode_frame 16 B, client ({which})", lambda: frames.encode_frame(2, payload, True, 0, key))
+    for n, name in ((16, "16 B"), (1000, "1000 B")):
+        frame = bytearray(frames.encode_frame_python(2, b"y" * n, True, 0, key))
+        end = len(frame)
+        t.add(f"frames.parse_frame {name} masked ({which})",
+              lambda frame=frame, end=end: frames.parse_frame(frame, 0, end, True, 0))  # type: ignore[misc]
 
 
 def bench_mask(t: Table) -> None:
@@ -195,7 +205,7 @@ def main(argv: List[str]) -> int:
     print(f"gorillaws micro-benchmarks: Python {platform.python_version()} on {platform.machine()}, "
           f"{os.cpu_count()} CPUs")
     print(f"C speedups: built={speedups is not None}, used by mask={mask.HAVE_SPEEDUPS}, "
-          f"by utf8={utf8.HAVE_SPEEDUPS}")
+          f"by utf8={utf8.HAVE_SPEEDUPS}, by frames={frames.HAVE_SPEEDUPS}")
     print(Table.header())
     t = Table(filters)
     start = time.perf_counter()

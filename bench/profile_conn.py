@@ -7,8 +7,9 @@ script re-run with ``_server``).  The raw row is a 5-byte length-prefixed
 protocol over plain sockets (the Python ceiling), measured in the same run.
 
 Cases: ``echo16``, ``echo1k``, ``echo64k``, ``echo1m`` (round trips of that
-size) and ``stream64k``, ``stream1m`` (messages client -> server; the
-server's byte count is checked at the end).  System calls per message:
+size), ``stream64k``, ``stream1m`` (messages client -> server; the
+server's byte count is checked at the end) and ``conc100`` (100 connections,
+one thread per connection on each side, 16-byte round trips; the total).  System calls per message:
 ``strace -c -f -o OUT python3 bench/profile_conn.py --cases echo64k --kinds ws``
 and divide by the message count printed.
 
@@ -34,6 +35,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -50,7 +52,9 @@ CASES = {
     "echo1m": ("echo", 1 << 20),
     "stream64k": ("stream", 65536),
     "stream1m": ("stream", 1 << 20),
+    "conc100": ("conc", 16),
 }
+CONNS = 100  # connections of the conc100 case, one thread each on both sides
 _HDR = struct.Struct("!BI")
 
 
@@ -101,9 +105,22 @@ def ws_pair(sock: socket.socket, is_server: bool) -> Tuple[Callable[[], Any], Ca
 
 # ---------------------------------------------------------------- server
 def server_main(kind: str, mode: str, port: int, profile: bool) -> None:
+    if mode == "conc":
+        # One echo thread per connection (no profile: cProfile sees one thread).
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNS)]
+        threads = [threading.Thread(target=server_main_on, args=(kind, "echo", s, None)) for s in socks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return
     sock = socket.create_connection(("127.0.0.1", port))
-    recv, send = raw_pair(sock) if kind == "raw" else ws_pair(sock, True)
     prof = cProfile.Profile() if profile else None
+    server_main_on(kind, mode, sock, prof)
+
+
+def server_main_on(kind: str, mode: str, sock: socket.socket, prof: Optional[cProfile.Profile]) -> None:
+    recv, send = raw_pair(sock) if kind == "raw" else ws_pair(sock, True)
     if prof:
         prof.enable()
     try:
@@ -141,6 +158,8 @@ def client_run(kind: str, case: str, duration: float, profile: Optional[str],
         cmd = ["taskset", "-c", "0"] + cmd
         os.sched_setaffinity(0, {0})
     proc = subprocess.Popen(cmd, env=env)
+    if mode == "conc":
+        return conc_run(kind, lsock, proc, duration, pin)
     sock, _ = lsock.accept()
     lsock.close()
     recv, send = raw_pair(sock) if kind == "raw" else ws_pair(sock, False)
@@ -195,9 +214,50 @@ def client_run(kind: str, case: str, duration: float, profile: Optional[str],
     return {"msgs_per_s": n / dt, "mb_per_s": n * size / dt / 1e6, "faults": faults, "n": n}
 
 
+def conc_run(kind: str, lsock: socket.socket, proc: "subprocess.Popen[bytes]", duration: float,
+             pin: bool) -> Dict[str, float]:
+    """``CONNS`` connections, a thread each, echoing 16 bytes for ``duration`` seconds."""
+    socks = [lsock.accept()[0] for _ in range(CONNS)]
+    lsock.close()
+    counts = [0] * CONNS
+    start = threading.Barrier(CONNS + 1)
+    payload = os.urandom(16)
+    end = [0.0]
+
+    def run(i: int, sock: socket.socket) -> None:
+        recv, send = raw_pair(sock) if kind == "raw" else ws_pair(sock, False)
+        send(payload)
+        recv()  # warm-up round trip
+        start.wait()
+        n = 0
+        while time.perf_counter() < end[0]:
+            send(payload)
+            recv()
+            n += 1
+        counts[i] = n
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    threads = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(socks)]
+    for t in threads:
+        t.start()
+    end[0] = time.perf_counter() + 0.2 + duration
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    dt = time.perf_counter() - t0
+    proc.wait(10)
+    if pin:
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    n = sum(counts)
+    return {"msgs_per_s": n / dt, "mb_per_s": n * 16 / dt / 1e6, "faults": 0.0, "n": n}
+
+
 def main(argv: List[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--cases", default=",".join(c for c in CASES if c != "conc100"),
+                    help="comma-separated; conc100 (100 connections) runs only when named")
     ap.add_argument("--kinds", default="raw,ws")
     ap.add_argument("--duration", type=float, default=1.0)
     ap.add_argument("--reps", type=int, default=1)
