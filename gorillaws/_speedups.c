@@ -691,7 +691,27 @@ parse_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         PyBuffer_Release(&view);
-        result = Py_BuildValue("(iNn)", opcode, payload, total);
+        /* Built by hand: Py_BuildValue's format parsing cost most of this
+         * call for a small frame. */
+        result = PyTuple_New(3);
+        if (result == NULL) {
+            Py_DECREF(payload);
+            return NULL;
+        }
+        {
+            PyObject *op_obj = PyLong_FromLong(opcode);
+            PyObject *size_obj = PyLong_FromSsize_t(total);
+            if (op_obj == NULL || size_obj == NULL) {
+                Py_XDECREF(op_obj);
+                Py_XDECREF(size_obj);
+                Py_DECREF(payload);
+                Py_DECREF(result);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(result, 0, op_obj);
+            PyTuple_SET_ITEM(result, 1, payload);
+            PyTuple_SET_ITEM(result, 2, size_obj);
+        }
         return result;
     }
 
