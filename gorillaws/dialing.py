@@ -323,6 +323,8 @@ def _connect(
             if not left:
                 raise DeadlineExceeded(f"websocket: handshake timeout connecting to {join_host_port(host, port)}")
             sock.settimeout(left)
+        elif socket.getdefaulttimeout() is not None:
+            sock.settimeout(None)  # socket.setdefaulttimeout() is no handshake deadline
         try:
             sock.connect(sockaddr)
         except socket.timeout:
