@@ -12,12 +12,11 @@ the same results.
 
 from __future__ import annotations
 
-import os
 import struct
-from typing import Callable, NamedTuple, Optional, Tuple, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 from .exceptions import ProtocolError
-from .mask import apply_mask_python
+from .mask import apply_mask_python, speedups
 from .utf8 import is_valid_utf8_python
 # Re-exported beside the codes it names; it lives in exceptions, which
 # CloseError's message needs and which must not import this module.
@@ -261,18 +260,9 @@ def encode_frame_python(opcode: int, payload: Buffer, fin: bool, rsv: int, mask:
     return encode_header(opcode, len(payload), fin, rsv, bytes(mask)) + body
 
 
-parse_frame: Callable[[Buffer, int, int, bool, int], ParsedFrame]
-encode_frame: Callable[[int, Buffer, bool, int, Optional[Buffer]], bytes]
-try:
-    if os.environ.get("GORILLAWS_NO_SPEEDUPS"):
-        raise ImportError("speedups disabled by GORILLAWS_NO_SPEEDUPS")
-    from ._speedups import encode_frame as _c_encode_frame
-    from ._speedups import parse_frame as _c_parse_frame
-
-    HAVE_SPEEDUPS = True
-    parse_frame = _c_parse_frame
-    encode_frame = _c_encode_frame
-except ImportError:  # not built, built before these existed, or disabled
-    HAVE_SPEEDUPS = False
-    parse_frame = parse_frame_python
-    encode_frame = encode_frame_python
+parse_frame = parse_frame_python
+encode_frame = encode_frame_python
+_c = speedups("parse_frame", "encode_frame")
+if _c is not None:
+    parse_frame, encode_frame = _c
+HAVE_SPEEDUPS = _c is not None

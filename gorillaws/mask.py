@@ -7,6 +7,8 @@ when it was built at install time, and pure Python otherwise (or when the
 environment variable ``GORILLAWS_NO_SPEEDUPS`` is set to a non-empty value);
 the two give the same bytes.  The pure versions stay importable as
 :func:`apply_mask_python` and :func:`apply_mask_inplace_python`.
+:func:`speedups` makes that choice for this module, :mod:`gorillaws.utf8`
+and :mod:`gorillaws.frames` alike.
 
 ``offset`` is the position in the key of the first byte (only ``offset % 4``
 matters), so a payload can be masked piece by piece: mask the piece starting
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Union
+from typing import Any, Optional, Tuple, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
 WritableBuffer = Union[bytearray, memoryview]
@@ -90,20 +92,31 @@ def apply_mask_inplace_python(buf: WritableBuffer, mask: Buffer, offset: int = 0
         piece[:] = _xor(piece, key, len(piece))
 
 
-try:
-    if os.environ.get("GORILLAWS_NO_SPEEDUPS"):
-        raise ImportError("speedups disabled by GORILLAWS_NO_SPEEDUPS")
-    from ._speedups import apply_mask as _c_apply_mask
-    from ._speedups import apply_mask_into as _c_apply_mask_into
+def speedups(*names: str) -> Optional[Tuple[Any, ...]]:
+    """The named functions of the C speedup :mod:`gorillaws._speedups`, or None.
 
-    HAVE_SPEEDUPS = True
+    None when the extension was not built, was built from an older source
+    without one of ``names``, or is disabled by a non-empty
+    ``GORILLAWS_NO_SPEEDUPS``: the caller then uses its pure twins.  The one
+    place that decides, for :mod:`gorillaws.mask`, :mod:`gorillaws.utf8`
+    and :mod:`gorillaws.frames`.
+    """
+    if os.environ.get("GORILLAWS_NO_SPEEDUPS"):
+        return None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None
+    found = tuple(getattr(_speedups, name, None) for name in names)
+    return None if None in found else found
+
+
+apply_mask = apply_mask_python
+apply_mask_inplace = apply_mask_inplace_python
+_c = speedups("apply_mask", "apply_mask_into")
+if _c is not None:
     # The C functions are used directly (no wrapper call per frame); they
     # behave as the pure versions above, release the GIL on large inputs,
     # and apply_mask_inplace accepts a mask that points into ``buf`` itself.
-    apply_mask = _c_apply_mask
-    apply_mask_inplace = _c_apply_mask_into
-
-except ImportError:
-    HAVE_SPEEDUPS = False
-    apply_mask = apply_mask_python
-    apply_mask_inplace = apply_mask_inplace_python
+    apply_mask, apply_mask_inplace = _c
+HAVE_SPEEDUPS = _c is not None

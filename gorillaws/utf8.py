@@ -14,10 +14,10 @@ incremental UTF-8 decoder plus one extra check (pure Python).
 from __future__ import annotations
 
 import codecs
-import os
 from typing import Callable, Optional, Union
 
 from .exceptions import ProtocolError
+from .mask import speedups
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -25,16 +25,9 @@ __all__ = ["Utf8Validator", "is_valid_utf8", "is_valid_utf8_python", "HAVE_SPEED
 
 _IncrementalDecoder = codecs.getincrementaldecoder("utf-8")
 
-_c_validate: Optional[Callable[[Buffer, int], int]]
-try:
-    if os.environ.get("GORILLAWS_NO_SPEEDUPS"):
-        raise ImportError("speedups disabled by GORILLAWS_NO_SPEEDUPS")
-    from ._speedups import utf8_validate as _c_validate
-
-    HAVE_SPEEDUPS = True
-except ImportError:
-    _c_validate = None
-    HAVE_SPEEDUPS = False
+_c = speedups("utf8_validate")
+_c_validate: Optional[Callable[[Buffer, int], int]] = _c[0] if _c else None
+HAVE_SPEEDUPS = _c_validate is not None
 
 # Automaton states shared by both paths: the C automaton returns 0 between
 # characters, 1 once the input is invalid, and other values inside a
