@@ -99,6 +99,9 @@ class RedisBackend:
     is missing, ValueError for a URL it cannot read.  Thread-safe.
     """
 
+    # What the warning about a lost Redis says happens meanwhile.
+    _while_lost = "local delivery continues"
+
     def __init__(
         self,
         url: str = "redis://127.0.0.1:6379/0",
@@ -226,7 +229,7 @@ class RedisBackend:
             if was_up:
                 self._counts["disconnects"] += 1
         if was_up:
-            log.warning("gorillaws.hub: lost Redis at %s (%s); local delivery continues, reconnecting", self.url, err)
+            log.warning("gorillaws.hub: lost Redis at %s (%s); %s, reconnecting", self.url, err, self._while_lost)
 
     def _up(self) -> None:
         self._session_up = True

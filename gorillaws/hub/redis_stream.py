@@ -111,6 +111,8 @@ class RedisStreamBackend(RedisBackend):
     is missing, ValueError for a bad URL or ``maxlen``.  Thread-safe.
     """
 
+    _while_lost = "delivery waits for it (messages published meanwhile are queued)"
+
     def __init__(
         self,
         url: str = "redis://127.0.0.1:6379/0",
