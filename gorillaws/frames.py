@@ -260,9 +260,6 @@ def encode_frame_python(opcode: int, payload: Buffer, fin: bool, rsv: int, mask:
     return encode_header(opcode, len(payload), fin, rsv, bytes(mask)) + body
 
 
-parse_frame = parse_frame_python
-encode_frame = encode_frame_python
 _c = speedups("parse_frame", "encode_frame")
-if _c is not None:
-    parse_frame, encode_frame = _c
 HAVE_SPEEDUPS = _c is not None
+parse_frame, encode_frame = _c or (parse_frame_python, encode_frame_python)

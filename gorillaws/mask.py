@@ -111,12 +111,9 @@ def speedups(*names: str) -> Optional[Tuple[Any, ...]]:
     return None if None in found else found
 
 
-apply_mask = apply_mask_python
-apply_mask_inplace = apply_mask_inplace_python
+# The C functions are used directly (no wrapper call per frame); they behave
+# as the pure versions above, release the GIL on large inputs, and
+# apply_mask_inplace accepts a mask that points into ``buf`` itself.
 _c = speedups("apply_mask", "apply_mask_into")
-if _c is not None:
-    # The C functions are used directly (no wrapper call per frame); they
-    # behave as the pure versions above, release the GIL on large inputs,
-    # and apply_mask_inplace accepts a mask that points into ``buf`` itself.
-    apply_mask, apply_mask_inplace = _c
 HAVE_SPEEDUPS = _c is not None
+apply_mask, apply_mask_inplace = _c or (apply_mask_python, apply_mask_inplace_python)
