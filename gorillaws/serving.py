@@ -605,10 +605,15 @@ class Server:
     def _work(self, sock: socket.socket, addr: Any) -> None:
         """A connection thread: run this connection, then later ones while it is spare."""
         try:
-            job: Optional[Tuple[socket.socket, Any]] = (sock, addr)
-            while job is not None:
-                self._run(*job)
+            while True:
+                # A plain call, never self._run(*job): a call with * runs the
+                # callee one C-level interpreter frame deeper, and the C stack
+                # pages a connection's thread touches stay resident while it idles.
+                self._run(sock, addr)
                 job = self._next_job()
+                if job is None:
+                    return
+                sock, addr = job
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())

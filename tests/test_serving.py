@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import socket
 import ssl
@@ -353,6 +354,87 @@ def test_connection_threads_get_a_small_stack(monkeypatch: pytest.MonkeyPatch) -
     # Set for the connection's thread only, then put back (it is process-wide).
     assert calls[:2] == [512 * 1024, before]
     assert real() == before
+
+
+def _idle_stack_rss_kib(tid: int) -> int:
+    """Resident KiB of the C stack of thread ``tid`` of this process, blocked in a system call."""
+    end = time.monotonic() + TIMEOUT
+    while True:  # its stack pointer, once it waits in the kernel
+        with open(f"/proc/self/task/{tid}/syscall") as f:
+            fields = f.read().split()
+        if fields[0] != "running" or time.monotonic() > end:
+            break
+        time.sleep(0.01)
+    sp = int(fields[-2], 16)
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            first = line.split()[0]
+            if "-" in first and not first.endswith(":"):
+                lo, hi = (int(x, 16) for x in first.split("-"))
+                inside = lo <= sp < hi
+            elif first == "Rss:" and inside:
+                return int(line.split()[1])
+    raise AssertionError(f"no mapping holds the stack pointer {sp:#x}")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux /proc")
+def test_connection_thread_touches_no_more_stack_than_a_plain_upgrade() -> None:
+    """An idle connection keeps every C stack page its thread ever touched.
+    The Server's own layers (spare-thread loop, handler wrapper) must not
+    reach deeper than a plain thread that upgrades an accepted socket and
+    reads: one more page is 4 KiB per idle connection.
+
+    Compared as the least over 4 connections held at once (each its own
+    fresh thread): a thread that happened to run the cyclic collector or
+    to wait for the GIL deep in a call touched a page more, by chance.
+    """
+    n = 4
+    tids: "queue.Queue[int]" = queue.Queue()
+
+    def idle(conn: Conn) -> None:
+        conn.write_message(TEXT_MESSAGE, "x")  # a round trip, then idle in a read
+        conn.read_message()
+        tids.put(threading.get_native_id())
+        with pytest.raises(CloseError):
+            conn.read_message()
+
+    def least(url: str) -> int:
+        conns = [Dialer(handshake_timeout=TIMEOUT).dial(url)[0] for _ in range(n)]
+        try:
+            for conn in conns:
+                assert conn.read_message() == (TEXT_MESSAGE, b"x")
+                conn.write_message(TEXT_MESSAGE, "x")
+            return min(_idle_stack_rss_kib(tids.get(timeout=TIMEOUT)) for _ in conns)
+        finally:
+            for conn in conns:
+                conn.close()
+
+    # Stack sizes no other test uses: glibc gives a new thread the cached
+    # stack of an exited one (up to 4x the size asked for) with the pages
+    # that one touched still resident.  The Server's threads go first and
+    # have the smaller stacks, which cannot serve the plain threads later.
+    with running(idle, thread_stack_size=1088 * 1024) as srv:
+        server_kib = least(srv.url)
+    lsock = socket.create_server(("127.0.0.1", 0))
+
+    def plain() -> None:
+        idle(Upgrader().upgrade(lsock.accept()[0]))
+
+    old = threading.stack_size(1600 * 1024)
+    try:
+        threads = [threading.Thread(target=plain) for _ in range(n)]
+        for t in threads:
+            t.start()
+    finally:
+        threading.stack_size(old)
+    try:
+        plain_kib = least(f"ws://127.0.0.1:{lsock.getsockname()[1]}/")
+        for t in threads:
+            t.join(TIMEOUT)
+    finally:
+        lsock.close()
+    assert server_kib <= plain_kib, (server_kib, plain_kib)
 
 
 def _handler_threads(srv: Server, n: int) -> List[threading.Thread]:
