@@ -759,14 +759,7 @@ encode_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (rsv == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    {
-        long b0 = (fin ? 0x80 : 0) | rsv | opcode;
-        if (opcode < 0 || rsv < 0 || b0 > 255) {
-            PyErr_SetString(PyExc_ValueError, "frame header byte out of range");
-            return NULL;
-        }
-        opcode = b0;
-    }
+    /* The mask first, then the header byte: the pure twin's order. */
     if (args[4] != Py_None) {
         if (get_key(args[4], &keyview, &key) < 0) {
             return NULL;
@@ -776,6 +769,14 @@ encode_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyBuffer_Release(&keyview);
         }
         key = keycopy;
+    }
+    {
+        long b0 = (fin ? 0x80 : 0) | rsv | opcode;
+        if (opcode < 0 || rsv < 0 || b0 > 255) {
+            PyErr_SetString(PyExc_ValueError, "frame header byte out of range");
+            return NULL;
+        }
+        opcode = b0;
     }
     if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) {
         return NULL;

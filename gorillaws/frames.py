@@ -252,12 +252,12 @@ def encode_frame_python(opcode: int, payload: Buffer, fin: bool, rsv: int, mask:
     must mask).  Raises ValueError when ``mask`` is not 4 bytes long or the
     header's first byte (FIN | rsv | opcode) is not a byte.
     """
-    if opcode < 0 or rsv < 0 or ((FIN if fin else 0) | rsv | opcode) > 255:
-        raise ValueError("frame header byte out of range")
-    if mask is None:
-        return encode_header(opcode, len(payload), fin, rsv) + payload
-    body = apply_mask_python(payload, mask)  # checks the mask's length first
-    return encode_header(opcode, len(payload), fin, rsv, bytes(mask)) + body
+    body = payload if mask is None else apply_mask_python(payload, mask)  # checks the mask's length
+    try:
+        return encode_header(opcode, len(payload), fin, rsv, mask) + body  # type: ignore[arg-type]
+    except (ValueError, struct.error):
+        # A first byte outside 0..255 (bytes() or struct refused it).
+        raise ValueError("frame header byte out of range") from None
 
 
 _c = speedups("parse_frame", "encode_frame")
