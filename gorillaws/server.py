@@ -112,6 +112,7 @@ __all__ = [
     "WSGIErrorResponse",
     "is_websocket_upgrade",
     "subprotocols",
+    "upgrade_accepted",
 ]
 
 #: Seconds a client has to complete the opening handshake (raw sockets: to
@@ -758,6 +759,21 @@ def _upgrade(
     )
 
 
+def upgrade_accepted(u: "Upgrader", sock: socket.socket, peer: Any, local: Any = None) -> Tuple[Conn, UpgradeRequest]:
+    """``u.upgrade(sock)`` for a socket just accepted whose addresses the caller knows; also the request.
+
+    ``peer`` is the address ``accept()`` returned; ``local`` the socket's own
+    address when known (a listener bound to one address), else None: each
+    one saves a system call per connection.  Returns the Conn and the
+    :class:`UpgradeRequest` it was made from (for ``handler(conn,
+    request)``).  Raises as :meth:`Upgrader.upgrade` does.  Used by
+    :class:`gorillaws.Server`.
+    """
+    deadline = u._deadline()
+    host = _SocketHost.read(sock, deadline, peer, local)
+    return _upgrade(u, host, None, deadline), host.request
+
+
 def _negotiate_compression(u: "Upgrader", req: UpgradeRequest) -> Tuple[str, Optional[deflate.PerMessageDeflate]]:
     """The single place permessage-deflate is negotiated: (header value, codec)."""
     mode = u.effective_compression_mode()
@@ -901,16 +917,6 @@ class Upgrader(HandshakeOptions):
     def _deadline(self) -> Optional[float]:
         return None if self.handshake_timeout is None else time.monotonic() + self.handshake_timeout
 
-    def upgrade_accepted(self, sock: socket.socket, peer: Any, local: Any = None) -> Conn:
-        """:meth:`upgrade` of a socket just accepted, whose addresses the caller knows.
-
-        ``peer`` is the address ``accept()`` returned; ``local`` the socket's
-        own address when known (a listener bound to one address), else None.
-        Each saves a system call per connection (:class:`gorillaws.Server`
-        uses it).  Raises as :meth:`upgrade` does.
-        """
-        deadline = self._deadline()
-        return _upgrade(self, _SocketHost.read(sock, deadline, peer, local), None, deadline)
 
 
 # ---------------------------------------------------------------------------

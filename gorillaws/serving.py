@@ -77,7 +77,7 @@ from .conn import Conn
 from .exceptions import CloseError, HandshakeError, WebSocketError, close_code_for
 from .frames import CLOSE_GOING_AWAY, CLOSE_INTERNAL_SERVER_ERR, CLOSE_MESSAGE, format_close_message
 from .http11 import Headers, Response, serialize_response
-from .server import DEFAULT_HANDSHAKE_TIMEOUT, UpgradeRequest, Upgrader, is_websocket_upgrade
+from .server import DEFAULT_HANDSHAKE_TIMEOUT, UpgradeRequest, Upgrader, is_websocket_upgrade, upgrade_accepted
 
 __all__ = [
     "DEFAULT_THREAD_STACK_SIZE",
@@ -414,12 +414,6 @@ class Server:
         self.upgrader = copy.copy(base)
         self._user_error = base.error
         self.upgrader.error = self._answer_refused
-        # The origin hook is the one place the upgrader shows a valid
-        # request before answering: it is kept for handler(conn, request).
-        self._user_check_origin = base.check_origin
-        self.upgrader.check_origin = self._check_origin
-        # Requests between the origin hook and the handler, by thread id.
-        self._requests: Dict[int, UpgradeRequest] = {}
         timeout = handshake_timeout if handshake_timeout is not None else base.handshake_timeout
         self.upgrader.handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT if timeout is None else timeout
 
@@ -662,7 +656,7 @@ class Server:
                         self._pending.discard(raw)
                         self._pending.add(sock)
                 # (Closes the socket on HandshakeError.)
-                conn = self.upgrader.upgrade_accepted(sock, addr, self._local)
+                conn, request = upgrade_accepted(self.upgrader, sock, addr, self._local)
             except (HandshakeError, OSError, ValueError) as e:
                 log.debug("handshake with %s failed: %s", addr, e)
                 if not isinstance(e, HandshakeError):
@@ -675,35 +669,25 @@ class Server:
             if stopping:
                 conn.close(self._close_code, "going away")
                 return
-            self._call_handler(conn, addr)
+            handler = self.handler
+            if self._pass_request:
+                run_handler(conn, lambda: handler(conn, request), log, "handler for", addr, self._is_stopping)
+            else:
+                # Not kept: a parsed head is ~2 KiB that an idle connection
+                # would otherwise hold for its whole life.
+                del request
+                run_handler(conn, lambda: handler(conn), log, "handler for", addr, self._is_stopping)
         finally:
             with self._lock:
                 self._pending.discard(sock)
                 self._pending.discard(raw)
                 if conn is not None:
                     self._conns.pop(conn, None)
-                self._idle.notify_all()
-            self._requests.pop(threading.get_ident(), None)  # a handshake that failed after the origin check
-
-    def _call_handler(self, conn: Conn, addr: Any) -> None:
-        # Kept only when the handler takes it: a parsed head is ~2 KiB that
-        # an idle connection would otherwise hold for its whole life.
-        request = self._requests.pop(threading.get_ident(), None)
-        handler = self.handler
-        if self._pass_request:
-            run_handler(conn, lambda: handler(conn, request), log, "handler for", addr, self._is_stopping)
-        else:
-            del request
-            run_handler(conn, lambda: handler(conn), log, "handler for", addr, self._is_stopping)
+                if self._stopping:  # only shutdown() waits for connections to end
+                    self._idle.notify_all()
 
     def _is_stopping(self) -> bool:
         return self._stopping
-
-    def _check_origin(self, request: UpgradeRequest) -> bool:
-        self._requests[threading.get_ident()] = request
-        if self._user_check_origin is not None:
-            return bool(self._user_check_origin(request))
-        return self.upgrader.default_check_origin(request)
 
     # -- answers that are not upgrades ------------------------------------------
 

@@ -29,6 +29,7 @@ from gorillaws.server import (
     Upgrader,
     is_websocket_upgrade,
     subprotocols,
+    upgrade_accepted,
 )
 
 from conftest import build_frame
@@ -421,10 +422,11 @@ def test_upgrade_accepted_takes_the_known_addresses() -> None:
     seen: List[Any] = []
     u = Upgrader(check_origin=lambda req: seen.append(req.remote_addr) or True)
     peer, local = ("192.0.2.7", 4242), ("192.0.2.1", 80)
-    conn, client, _ = _raw_upgrade(lambda s: u.upgrade_accepted(s, peer, local))
+    box: List[Any] = []
+    conn, client, _ = _raw_upgrade(lambda s: box.extend(upgrade_accepted(u, s, peer, local)) or box[0])
     try:
         assert read_head(client)[0].startswith(b"HTTP/1.1 101")
-        assert seen == [peer]
+        assert seen == [peer] and box[1].remote_addr == peer and box[1].target == "/ws"
         assert conn.remote_addr() == peer and conn.local_addr() == local
     finally:
         conn.close_now()
