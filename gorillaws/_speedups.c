@@ -14,6 +14,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -590,9 +591,14 @@ parse_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     {
-        long long limit = PyLong_AsLongLong(args[4]);
+        int overflow;
+        long long limit = PyLong_AsLongLongAndOverflow(args[4], &overflow);
         if (limit == -1 && PyErr_Occurred()) {
             return NULL;
+        }
+        if (overflow != 0) {
+            /* Beyond 64 bits: no frame can exceed it (or, negative, no limit). */
+            limit = overflow > 0 ? LLONG_MAX : -1;
         }
         if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
             return NULL;

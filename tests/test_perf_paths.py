@@ -392,3 +392,13 @@ def test_small_write_is_one_send_of_one_buffer(twin: str, server_writes: bool) -
     finally:
         writer.close_now()
         reader.close_now()
+
+
+@pytest.mark.parametrize("limit", [1 << 70, -(1 << 70)])
+def test_fast_path_takes_any_read_limit(twin: str, limit: int) -> None:
+    """A read limit beyond 64 bits (either sign) means no limit on the fast path too."""
+    with tcp_conns() as (reader, writer):
+        reader.set_read_limit(limit)
+        for m in (b"first", b"second"):
+            writer.write_message(BINARY_MESSAGE, m)
+            assert reader.read_message() == (BINARY_MESSAGE, m)

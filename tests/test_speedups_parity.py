@@ -190,7 +190,7 @@ def both_parse(buf: Any, pos: int, end: int, is_server: bool, limit: int) -> Any
 def test_parse_frame_twins_agree(case: Case, is_server: bool) -> None:
     """C and pure give the same answer for valid and invalid frames, cut at every boundary."""
     n = len(case.payload)
-    for limit in sorted({0, -1, n, max(n - 1, 1), 1 << 40}):
+    for limit in sorted({0, -1, n, max(n - 1, 1), 1 << 40, 1 << 70, -(1 << 70)}):
         for cut in cuts(case):
             # The frame at an offset in a bigger buffer, which also holds the
             # start of the next frame: parsing stops at ``end``.
