@@ -753,16 +753,22 @@ encode_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "encode_frame() takes 5 arguments (%zd given)", nargs);
         return NULL;
     }
-    opcode = PyLong_AsLong(args[0]);
-    if (opcode == -1 && PyErr_Occurred()) {
-        return NULL;
+    {
+        int overflow_op, overflow_rsv;
+        opcode = PyLong_AsLongAndOverflow(args[0], &overflow_op);
+        if (opcode == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        rsv = PyLong_AsLongAndOverflow(args[3], &overflow_rsv);
+        if (rsv == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (overflow_op != 0 || overflow_rsv != 0) {
+            opcode = -1; /* reported below, as any other byte out of range */
+        }
     }
     fin = PyObject_IsTrue(args[2]);
     if (fin < 0) {
-        return NULL;
-    }
-    rsv = PyLong_AsLong(args[3]);
-    if (rsv == -1 && PyErr_Occurred()) {
         return NULL;
     }
     /* The mask first, then the header byte: the pure twin's order. */

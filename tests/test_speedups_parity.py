@@ -239,6 +239,7 @@ def test_encode_frame_twins_agree(n: int, mask: Any, kind: str) -> None:
 
 @pytest.mark.parametrize("args", [(2, b"x", True, 0, b"abc"), (2, b"x", True, 0, b"abcde"), (256, b"", False, 0, None),
                                   (2, b"", True, 0x100, None), (-1, b"", False, 0, None),
+                                  (1 << 70, b"", True, 0, None), (2, b"", True, -(1 << 70), None),
                                   (256, b"", True, 0, b"abc")])  # both wrong: the mask is reported
 def test_encode_frame_errors_agree(args: Tuple[Any, ...]) -> None:
     with pytest.raises(ValueError) as pure:
