@@ -18,8 +18,7 @@ import pytest
 import gorillaws
 from conftest import make_conn_pair, run_in_thread
 from gorillaws.hub import Hub, HubClosed, LocalBackend, RedisBackend, RedisStreamBackend, core
-from gorillaws.hub.redis_backend import decode, encode, redact
-from gorillaws.hub.redis_stream import stream_id
+from gorillaws.hub.redis_backend import decode, encode, redact, stream_id
 
 TEXT = gorillaws.TEXT_MESSAGE
 BINARY = gorillaws.BINARY_MESSAGE

@@ -281,6 +281,11 @@ def xlen(redis: RedisServer) -> int:
     return int(redis.command("XLEN", "gorillaws:hub:t").strip()[1:])
 
 
+def wait_reading_stream(hub: Hub) -> None:
+    """Wait until ``hub`` reads topic "t"'s stream: from then on nothing published to it is missed."""
+    wait_until(lambda: "t" in hub.stats()["backend"]["last_ids"], "the hub to read the stream")
+
+
 def read_entry(conn: gorillaws.Conn, timeout: float = WAIT) -> Tuple[str, str]:
     """``(id, message)`` of the next enveloped message."""
     entry_id, _, text = read_text(conn, timeout).partition(" ")
@@ -309,7 +314,7 @@ def test_stream_resume_after_reconnect_gets_exactly_the_missed_messages_in_order
     publisher = threading.Thread(target=publish, daemon=True)
     try:
         server, client = app.connect("t")
-        wait_until(lambda: hub.stats()["backend"]["last_ids"].get("t") is not None, "the stream to be read")
+        wait_reading_stream(hub)
         publisher.start()
         seen = [read_entry(client) for _ in range(20)]
         assert [int(m) for _, m in seen] == list(range(20))
@@ -337,7 +342,7 @@ def test_stream_resume_on_another_process_with_the_id_one_process_showed(redis_s
     a1, a2 = App(h1), App(h2)
     try:
         c1 = a1.connect("t")[1]
-        wait_until(lambda: "t" in h1.stats()["backend"]["last_ids"], "h1 to read the stream")
+        wait_reading_stream(h1)
         for i in range(10):
             h2.publish("t", TEXT, f"m{i}")  # h2 has no subscriber: it only appends
         got = [read_entry(c1) for _ in range(10)]
@@ -362,7 +367,7 @@ def test_stream_since_older_than_the_history_is_reported(redis_server: RedisServ
     app = App(hub)
     try:
         server, client = app.connect("t")
-        wait_until(lambda: "t" in hub.stats()["backend"]["last_ids"], "the stream to be read")
+        wait_reading_stream(hub)
         hub.publish("t", TEXT, "first")
         first_id = read_entry(client)[0]
         for i in range(300):  # MAXLEN ~ 10 trims "first" away
@@ -388,10 +393,12 @@ def test_stream_redis_restart_recovers(redis_server: RedisServer) -> None:  # no
     app = App(hub)
     try:
         server, client = app.connect("t")
-        wait_until(lambda: "t" in hub.stats()["backend"]["last_ids"], "the stream to be read")
+        wait_reading_stream(hub)
         hub.publish("t", TEXT, "before")
         before_id, text = read_entry(client)
         assert text == "before"
+        # Confirmed by Redis before it dies (else it is sent again: at least once, not exactly once).
+        wait_until(lambda: hub.stats()["backend"]["published"] == 1, "Redis to confirm the append")
         redis_server.stop()
         wait_until(lambda: not hub.stats()["backend"]["connected"], "the loss to be noticed")
         hub.publish("t", TEXT, "during")  # waits in the publish queue, does not block
@@ -474,7 +481,7 @@ def test_stream_a_live_message_during_the_resume_comes_after_the_replayed_ones(r
     app = App(hub)
     try:
         server, client = app.connect("t")
-        wait_until(lambda: "t" in hub.stats()["backend"]["last_ids"], "the stream to be read")
+        wait_reading_stream(hub)
         for i in range(3):
             hub.publish("t", TEXT, f"m{i}")
         got = [read_entry(client) for _ in range(3)]
@@ -493,7 +500,7 @@ def test_stream_a_process_cut_off_from_redis_reads_on_from_its_last_id(redis_ser
     app = App(reader)
     try:
         _, client = app.connect("t")
-        wait_until(lambda: "t" in reader.stats()["backend"]["last_ids"], "the reader to read the stream")
+        wait_reading_stream(reader)
         writer.publish("t", TEXT, "m0")
         assert read_entry(client)[1] == "m0"
         assert redis_server.command("CLIENT", "KILL", "TYPE", "normal").startswith(b":")  # every connection but this one

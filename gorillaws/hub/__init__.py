@@ -18,10 +18,9 @@
 
 Modules: :mod:`.core` (the :class:`Hub`: queues, writers, overflow policy),
 :mod:`.backend` (the :class:`Backend` interface and the in-process
-:class:`LocalBackend`), :mod:`.redis_backend` (:class:`RedisBackend`; the
-``redis`` package is imported only when one is created),
-:mod:`.redis_stream` (:class:`RedisStreamBackend`: Redis Streams, a history
-to resume from).  See
+:class:`LocalBackend`), :mod:`.redis_backend` (:class:`RedisBackend` over
+pub/sub, and :class:`RedisStreamBackend` over Redis Streams, with a history to
+resume from; the ``redis`` package is imported only when one is created).  See
 ``docs/hub.md`` for the guarantees and the multi-process setup.
 """
 
@@ -29,8 +28,7 @@ from __future__ import annotations
 
 from .backend import Backend, Deliver, HistoryBackend, HistoryGone, Join, LocalBackend
 from .core import OVERFLOW_CLOSE, OVERFLOW_DROP, Hub, HubClosed
-from .redis_backend import RedisBackend
-from .redis_stream import Envelope, RedisStreamBackend
+from .redis_backend import Envelope, RedisBackend, RedisStreamBackend
 
 __all__ = [
     "Backend",
