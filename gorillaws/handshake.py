@@ -109,7 +109,14 @@ def header_tokens(headers: HeaderSource, name: str) -> List[str]:
 
 def token_list_contains(headers: HeaderSource, name: str, token: str) -> bool:
     """Whether any ``name`` header lists ``token`` (case-insensitively)."""
-    return token.lower() in header_tokens(headers, name)
+    token = token.lower()
+    for value in _get_all(headers, name):
+        value = value.lower()
+        # A value that is the token alone (the usual "Upgrade: websocket")
+        # needs no splitting; one that does not contain it cannot list it.
+        if value == token or (token in value and token in [p.strip(" \t") for p in value.split(",")]):
+            return True
+    return False
 
 
 def _valid_key(key: str) -> bool:

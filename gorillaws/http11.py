@@ -66,6 +66,14 @@ _TARGET_RE = re.compile(rb"[\x21-\x7e]+")
 # A whole valid header line: a token, a colon, then field-value characters
 # (blanks around the value included).  Unambiguous, so matching is linear.
 _HEADER_LINE_RE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-\xff]*)")
+# Every valid header line of a block (decoded as latin-1, each line ending in
+# CRLF) as a (name, value without its surrounding blanks) pair, for findall.
+# The value is words (visible or obs-text characters) separated by blanks,
+# so no two ways to match exist and matching stays linear.
+_HEADER_PAIRS_RE = re.compile(
+    r"(?m)^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
+    r"((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)[ \t]*\r\n"
+)
 
 #: What :class:`Headers` is built from: another Headers, a mapping of name to
 #: a value or to a list of values (the shape of Go's ``http.Header``), or
@@ -377,6 +385,16 @@ def _parse_headers(lines: List[bytes]) -> Headers:
     if len(lines) > MAX_HEADERS:
         raise HttpParseError("too many HTTP headers", 431)
     headers = Headers()
+    if lines:
+        # The usual head (every line valid, short): one regex pass over the
+        # whole block, C all the way.  Each match is one line from its start,
+        # so as many matches as lines means every line was valid.
+        block = b"\r\n".join(lines) + b"\r\n"
+        if len(block) <= MAX_LINE:
+            pairs = _HEADER_PAIRS_RE.findall(block.decode("latin-1"))
+            if len(pairs) == len(lines):
+                headers._items = pairs
+                return headers
     items = headers._items
     match = _HEADER_LINE_RE.fullmatch
     for line in lines:

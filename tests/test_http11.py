@@ -397,3 +397,23 @@ def test_headers_from_go_shaped_mapping() -> None:
     assert h.get_all("set-cookie") == ["a=1", "b=2"] and h["X"] == "y"
     with pytest.raises(ValueError):
         Headers({"X": ["ok", "bad\r\nInjected: 1"]})
+
+
+def test_header_block_regex_agrees_with_the_line_parser() -> None:
+    """The one-pass header regex (the usual head) accepts exactly the lines the
+    per-line parser accepts, with the same name and trimmed value."""
+    import random
+
+    from gorillaws.http11 import _HEADER_LINE_RE, _HEADER_PAIRS_RE
+
+    rng = random.Random(1234)
+    alphabet = ["a", "Z", "-", "_", ":", " ", "\t", "x", "\x7f", "\x00", "\x80", "\xff", "é", "(", "\x1f", "~"]
+    for _ in range(5000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        pairs = _HEADER_PAIRS_RE.findall(line + "\r\n")
+        m = _HEADER_LINE_RE.fullmatch(line.encode("latin-1"))
+        if m is None:
+            assert pairs == [], line
+        else:
+            want = (m.group(1).decode("ascii"), m.group(2).strip(b" \t").decode("latin-1"))
+            assert pairs == [want], line
