@@ -722,8 +722,11 @@ def _upgrade(
         if not (u.check_origin(req) if u.check_origin is not None else u.default_check_origin(req)):
             raise HandshakeError("websocket: request origin not allowed by Upgrader.check_origin", 403)
         protocol = access_ok(req) if access_ok is not None else None
-        extra = Headers(response_header)  # a copy; Go-shaped mappings of lists too
-        header_protocol = extra.pop("Sec-WebSocket-Protocol") or ""
+        extra: Optional[Headers] = None
+        header_protocol = ""
+        if response_header is not None:
+            extra = Headers(response_header)  # a copy; Go-shaped mappings of lists too
+            header_protocol = extra.pop("Sec-WebSocket-Protocol") or ""
         if protocol is None:
             protocol = (
                 select_subprotocol(u.subprotocols, parse_subprotocols(req.headers)) if u.subprotocols else header_protocol
