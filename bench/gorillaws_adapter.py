@@ -15,7 +15,7 @@ Rows:
 
 * ``gorillaws``: server ``Upgrader().upgrade(handler)`` from ``do_GET`` of a
   stdlib ``http.server.ThreadingHTTPServer`` (the zero-dependency server
-  integration), client ``Dialer().dial(url)``.
+  integration), client ``Dialer().dial(url)`` (one Dialer, kept).
 * ``gorillaws-sock``: the same client; the server accepts sockets itself and
   passes each accepted socket to ``Upgrader().upgrade(sock)`` (the library
   reads the HTTP request), one thread per connection.  It shows what the
@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # the harness injects these names when it runs this file
     from run import Adapter, Client, run_server_loop  # type: ignore[import-not-found]
 
 BIG = 1 << 30
+_dialer: Any = None  # one Dialer for every connect, as an application keeps one
 
 
 def _io(conn: Any) -> Tuple[Callable[[], Any], Callable[[Any], None]]:
@@ -85,7 +86,7 @@ class GorillawsAdapter(Adapter):  # type: ignore[misc]
     dists = ("gorillaws",)
     modules = ("gorillaws", "gorillaws.server", "gorillaws.client")
     note = ("OUR library: Upgrader().upgrade(handler) in http.server's ThreadingHTTPServer, "
-            "Dialer().dial(); compression off")
+            "one Dialer().dial() for every connection; compression off")
 
     def versions(self) -> dict:  # type: ignore[type-arg]
         import gorillaws
@@ -123,9 +124,12 @@ class GorillawsAdapter(Adapter):  # type: ignore[misc]
         server.serve_forever()
 
     def connect(self, url: str) -> Client:
+        global _dialer
         import gorillaws as gw
 
-        conn, _response = gw.Dialer().dial(url)
+        if _dialer is None:
+            _dialer = gw.Dialer()
+        conn, _response = _dialer.dial(url)
         conn.set_read_limit(BIG)
         recv, send = _io(conn)
         send_bin = functools.partial(conn.write_message, gw.BINARY_MESSAGE)
