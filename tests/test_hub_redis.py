@@ -515,3 +515,24 @@ def test_stream_a_process_cut_off_from_redis_reads_on_from_its_last_id(redis_ser
     finally:
         close_hubs(reader, writer)
         app.close()
+
+
+def test_stream_an_envelope_that_raises_skips_that_message_only(redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    def picky(entry_id: str, message_type: int, data: bytes) -> Tuple[int, bytes]:
+        if data == b"bad":
+            raise ValueError("no")
+        return with_id(entry_id, message_type, data)
+
+    hub = Hub(backend=RedisStreamBackend(redis_server.url, envelope=picky))
+    app = App(hub)
+    try:
+        _, client = app.connect("t")
+        wait_reading_stream(hub)
+        for text in ("a", "bad", "b"):
+            hub.publish("t", TEXT, text)
+        assert [read_entry(client)[1] for _ in range(2)] == ["a", "b"]  # delivery goes on
+        assert hub.stats()["backend"]["envelope_errors"] == 1
+        assert any("the envelope failed" in r.getMessage() for r in caplog.records)
+    finally:
+        close_hubs(hub)
+        app.close()

@@ -318,6 +318,9 @@ class RedisBackend:
                 self._session()
             except self._errors as err:
                 self._lost(err)
+            except Exception as err:  # pragma: no cover - a bug must not end delivery for good
+                log.exception("gorillaws.hub: error in the Redis listening thread; starting over")
+                self._lost(err)
             if self._session_up:  # it worked for a while: start the backoff over
                 delay = self.reconnect_min
             # Jitter, so that many processes do not reconnect in step.
@@ -432,7 +435,8 @@ class RedisStreamBackend(RedisBackend):
         (Redis trims in whole blocks, ``MAXLEN ~``, so a little more).
     :param envelope: ``envelope(id, message_type, data) -> (message_type, data)``
         applied to every message delivered, so that clients can see the ids;
-        None sends messages unchanged.
+        None sends messages unchanged.  It runs in the listening thread; a
+        message it raises on is skipped (logged, ``envelope_errors``).
     :param key_prefix: prepended to each topic to name its stream; hubs
         that share topics must use the same prefix.
     :param reconnect_min, reconnect_max, publish_queue, socket_timeout: as
@@ -473,6 +477,7 @@ class RedisStreamBackend(RedisBackend):
         self._last: Dict[str, bytes] = {}
         self._requests: List[_Replay] = []
         self._counts["replayed"] = 0
+        self._counts["envelope_errors"] = 0
 
     # -- Backend interface ------------------------------------------------
 
@@ -499,7 +504,8 @@ class RedisStreamBackend(RedisBackend):
             raise req.error
 
     def stats(self) -> Dict[str, Any]:
-        """:meth:`RedisBackend.stats` plus ``maxlen``, ``replayed`` (messages sent to resuming subscribers) and ``last_ids``."""
+        """:meth:`RedisBackend.stats` plus ``maxlen``, ``replayed`` (messages sent to resuming subscribers), ``last_ids``
+        and ``envelope_errors`` (messages skipped because the envelope raised; each is logged)."""
         out = super().stats()
         with self._lock:
             last_ids = {t: i.decode() for t, i in self._last.items()}
@@ -596,7 +602,12 @@ class RedisStreamBackend(RedisBackend):
         _, message_type, data = got
         if self.envelope is None:
             return message_type, data
-        return self.envelope(entry_id.decode(), message_type, data)
+        try:
+            return self.envelope(entry_id.decode(), message_type, data)
+        except Exception:  # noqa: BLE001 - the application's code must not stop delivery
+            self._count("envelope_errors")
+            log.exception("gorillaws.hub: the envelope failed on stream entry %s; the message is skipped", entry_id.decode())
+            return None
 
     def _serve_requests(self) -> None:
         """Answer the resuming subscribers' requests, in order; a Redis failure leaves the rest for the next session."""
