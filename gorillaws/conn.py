@@ -1229,7 +1229,7 @@ class Conn:
         ``past``: the deadline was already past when it was set.
         """
         try:
-            if len(payload) < _GATHER_SEND_MIN:
+            if not payload or len(payload) < _GATHER_SEND_MIN:  # (a whole frame in head: no len call)
                 frame = head + payload if payload else head
                 if deadline is None and not self._io.nonblocking:
                     self._io.sock.sendall(frame)  # SocketIO.sendall's own first case, one call less
