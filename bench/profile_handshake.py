@@ -13,6 +13,7 @@ Usage::
     python3 bench/profile_handshake.py --profile server --server http
     python3 bench/profile_handshake.py --callgrind            # client instructions per dial
     python3 bench/profile_handshake.py --callgrind --tree /tmp/old   # ... of another checkout
+    python3 bench/profile_handshake.py --callgrind --close    # ... per dial + Conn.close()
 
 ``--callgrind`` counts the client's user-space instructions per dial, a
 measure the machine's load does not move: ``Dialer(handshake_timeout=45.0)``
@@ -20,7 +21,9 @@ dials a raw-socket server of this checkout and closes the underlying socket,
 under valgrind's callgrind, for two loop lengths; the difference divided by
 the difference in length cancels start-up.  ``--tree`` measures another
 checkout's client (e.g. a ``git worktree`` of an older commit with its C
-speedup built in place) against the same server.
+speedup built in place) against the same server.  ``--close`` ends each
+dial with ``conn.close()`` (the full close handshake) instead, which counts
+dial + close as the harness's "handshake" cell does.
 """
 
 from __future__ import annotations
@@ -138,8 +141,11 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def dial_loop(tree: str, port: int, n: int) -> None:
-    """``n`` dials of ``tree``'s client, each closing the underlying socket (the ``--callgrind`` loop)."""
+def dial_loop(tree: str, port: int, n: int, close: bool = False) -> None:
+    """``n`` dials of ``tree``'s client (the ``--callgrind`` loop).
+
+    Each closes the underlying socket, or with ``close`` calls ``conn.close()``.
+    """
     sys.path.insert(0, tree)
     import gorillaws as gw
 
@@ -148,10 +154,13 @@ def dial_loop(tree: str, port: int, n: int) -> None:
     url = f"ws://127.0.0.1:{port}/"
     for _ in range(n):
         conn, _ = dialer.dial(url)
-        conn.underlying_conn().close()
+        if close:
+            conn.close()
+        else:
+            conn.underlying_conn().close()
 
 
-def count_instructions(tree: str, short: int = 100, long: int = 600) -> None:
+def count_instructions(tree: str, short: int = 100, long: int = 600, close: bool = False) -> None:
     """Print the client instructions per dial of ``tree``, callgrind-counted and differenced."""
     import re
     import shutil
@@ -167,7 +176,7 @@ def count_instructions(tree: str, short: int = 100, long: int = 600) -> None:
         for n in (short, long):
             run = subprocess.run(
                 ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                 os.path.abspath(__file__), "_dialloop", tree, str(port), str(n)],
+                 os.path.abspath(__file__), "_dialloop", tree, str(port), str(n), "1" if close else "0"],
                 capture_output=True, text=True, check=True)
             found = re.search(r"Collected : (\d+)", run.stderr)
             assert found, run.stderr[-2000:]
@@ -176,7 +185,8 @@ def count_instructions(tree: str, short: int = 100, long: int = 600) -> None:
         server.stdin.close()  # type: ignore[union-attr]
         server.wait(10)
     per_dial = (counts[1] - counts[0]) / (long - short)
-    print(f"{tree}: {per_dial:,.0f} client instructions per dial (callgrind; {short} dials: {counts[0]:,}, "
+    what = "dial + close()" if close else "dial"
+    print(f"{tree}: {per_dial:,.0f} client instructions per {what} (callgrind; {short} dials: {counts[0]:,}, "
           f"{long} dials: {counts[1]:,})")
 
 
@@ -187,10 +197,11 @@ def main(argv: List[str]) -> None:
     ap.add_argument("--duration", type=float, default=2.0)
     ap.add_argument("--pin", action="store_true", help="client and server on CPU 0")
     ap.add_argument("--callgrind", action="store_true", help="count client instructions per dial instead")
+    ap.add_argument("--close", action="store_true", help="with --callgrind: end each dial with conn.close()")
     ap.add_argument("--tree", default=os.path.dirname(HERE), help="the checkout whose client --callgrind measures")
     args = ap.parse_args(argv)
     if args.callgrind:
-        count_instructions(os.path.abspath(args.tree))
+        count_instructions(os.path.abspath(args.tree), close=args.close)
         return
     prof_path = f"/tmp/gws-hs-prof-{os.getpid()}.out"
     cmd = [sys.executable, os.path.abspath(__file__), "_server", args.server,
@@ -254,6 +265,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_server":
         server_main(sys.argv[2], sys.argv[3] == "1", float(sys.argv[4]))
     elif len(sys.argv) > 1 and sys.argv[1] == "_dialloop":
-        dial_loop(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        dial_loop(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:] == ["1"])
     else:
         main(sys.argv[1:])
