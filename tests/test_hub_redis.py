@@ -495,7 +495,7 @@ def test_stream_a_live_message_during_the_resume_comes_after_the_replayed_ones(r
 
 
 def test_stream_a_process_cut_off_from_redis_reads_on_from_its_last_id(redis_server: RedisServer) -> None:  # noqa: F811
-    reader = stream_hub(redis_server, reconnect_min=3.0)  # stays away long enough for the others to publish
+    reader = stream_hub(redis_server, reconnect_min=5.0)  # stays away (2.5-5 s) long enough for the others to publish
     writer = stream_hub(redis_server, reconnect_min=0.05)
     app = App(reader)
     try:
