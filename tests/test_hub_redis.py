@@ -56,12 +56,19 @@ def serve(redis_url: str) -> None:
     def report() -> None:
         # Let the tests see the backend's state without a control channel.
         last = None
+        last_subscribers = 0
         while True:
             b = hub.stats()["backend"]
             now = (b["connected"], b["disconnects"], b["reconnects"])
             if now != last:
                 print("redis connected=%s disconnects=%s reconnects=%s" % now, flush=True)
                 last = now
+            # A dial returns at the 101, before the handler has subscribed its
+            # connection: a test that publishes to many waits for this count.
+            subscribers = hub.subscribers("t")
+            if subscribers != last_subscribers:
+                print("local subscribers=%d" % subscribers, flush=True)
+                last_subscribers = subscribers
             time.sleep(0.05)
 
     threading.Thread(target=report, daemon=True).start()
@@ -152,13 +159,15 @@ def test_a_client_on_each_process_sees_the_other_processes_messages(two_clients)
 
 
 def test_200_subscribers_across_2_processes_get_a_burst_in_order_per_publisher(two_servers) -> None:  # type: ignore[no-untyped-def]
-    redis, url1, url2, _ = two_servers
+    redis, url1, url2, progs = two_servers
     n = 50
     clients: List[gorillaws.Conn] = []
     try:
         for i in range(200):
             clients.append(dial(url1 if i % 2 else url2))
         wait_until(lambda: subscribers_in_redis(redis) == 2, "both processes to subscribe in Redis")
+        for p in progs:  # every handler has subscribed its connection, not only the first
+            p.wait_for(r"^local subscribers=100$", timeout=WAIT)
         pub1, pub2 = clients[0], clients[1]  # one on each process
         for i in range(n):
             pub1.write_message(TEXT, f"x-{i}")
