@@ -46,12 +46,23 @@ if TYPE_CHECKING:  # the harness injects these names when it runs this file
 
 BIG = 1 << 30
 _dialer: Any = None  # one Dialer for every connect, as an application keeps one
+_names: Any = None  # (BINARY_MESSAGE, TEXT_MESSAGE, closed errors), imported once
+
+
+def _gw_names() -> Tuple[int, int, Tuple[type, ...]]:
+    """gorillaws's names the loops need, imported on first use (an import
+    statement per connection is a Python call into importlib each time)."""
+    global _names
+    if _names is None:
+        import gorillaws as gw
+
+        _names = (gw.BINARY_MESSAGE, gw.TEXT_MESSAGE, (gw.CloseError, gw.WebSocketError, ConnectionError, OSError))
+    return _names  # type: ignore[no-any-return]
 
 
 def _io(conn: Any) -> Tuple[Callable[[], Any], Callable[[Any], None]]:
     """recv() -> bytes | str and send(bytes | str) over one Conn (one call each)."""
-    from gorillaws import BINARY_MESSAGE, TEXT_MESSAGE
-
+    BINARY_MESSAGE, TEXT_MESSAGE, _ = _gw_names()
     read_message, write_message = conn.read_message, conn.write_message
 
     def recv() -> Any:
@@ -64,17 +75,11 @@ def _io(conn: Any) -> Tuple[Callable[[], Any], Callable[[Any], None]]:
     return recv, send
 
 
-def _closed_errors() -> Tuple[type, ...]:
-    import gorillaws as gw
-
-    return (gw.CloseError, gw.WebSocketError, ConnectionError, OSError)
-
-
 def _run(conn: Any, mode: str) -> None:
     conn.set_read_limit(BIG)
     recv, send = _io(conn)
     try:
-        run_server_loop(mode, recv, send, _closed_errors())
+        run_server_loop(mode, recv, send, _gw_names()[2])
     finally:
         conn.close_now()  # the default close handler already answered the peer's close
 
