@@ -428,7 +428,11 @@ class Server:
         # has that local address: known here, it is not asked per connection.
         name = sock.getsockname()
         self._local = name if sock.family == socket.AF_INET and name[0] != "0.0.0.0" else None
-        self._accepted_kind = (int(sock.family), int(sock.type), sock.proto)
+        # None: a listener whose class has its own accept() (an SSLSocket wraps
+        # what it accepts): that one is called as it is.
+        self._accepted_kind = (
+            (int(sock.family), int(sock.type), sock.proto) if type(sock).accept is socket.socket.accept else None
+        )
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -534,11 +538,14 @@ class Server:
         next one.
         """
         try:
-            # socket.accept() without its wrapper's per-call IntEnum
-            # conversions of family and type (the listener is non-blocking,
-            # so the wrapper's switch back to blocking never applies).
-            fd, addr = self.socket._accept()  # type: ignore[attr-defined]
-            sock = socket.socket(*self._accepted_kind, fileno=fd)
+            if self._accepted_kind is not None:
+                # socket.accept() without its per-call IntEnum conversions of
+                # family and type (the listener is non-blocking, so its switch
+                # back to blocking never applies).
+                fd, addr = self.socket._accept()  # type: ignore[attr-defined]
+                sock = socket.socket(*self._accepted_kind, fileno=fd)
+            else:
+                sock, addr = self.socket.accept()
         except OSError as e:
             if e.errno in EXHAUSTED_ERRNOS:
                 if not self._exhausted_logged:

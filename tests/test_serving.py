@@ -699,3 +699,19 @@ def test_wss_echo_and_silent_tls_client_does_not_stall_others(pki: TestPKI) -> N
         finally:
             for s in silent:
                 s.close()
+
+
+def test_a_tls_wrapped_listener_passed_as_sock_still_serves_wss(pki: TestPKI) -> None:
+    """sock= may be a listener wrapped by an SSLContext itself (handshake not on
+    accept): its accept() wraps each connection, so the server must call it."""
+    server_ctx, client_ctx = _contexts(pki)
+    raw = socket.create_server(("127.0.0.1", 0))
+    lsock = server_ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+    with running(echo, sock=lsock, handshake_timeout=TIMEOUT) as srv:
+        conn, _ = Dialer(handshake_timeout=TIMEOUT, tls_client_config=client_ctx).dial(
+            f"wss://localhost:{srv.address[1]}/"
+        )
+        with conn:
+            conn.set_read_deadline(time.monotonic() + TIMEOUT)
+            conn.write_message(TEXT_MESSAGE, "wrapped")
+            assert conn.read_message() == (TEXT_MESSAGE, b"wrapped")
