@@ -287,6 +287,17 @@ class ConnState(enum.Enum):
     CLOSED = "closed"
 
 
+# The states as module globals for the hot methods: on Python 3.11 every
+# ``ConnState.X`` goes through ``EnumType.__getattr__`` and is never
+# specialised (~700 instructions a use against ~10 for a global).
+_OPEN = ConnState.OPEN
+_CLOSING = ConnState.CLOSING
+_CLOSED = ConnState.CLOSED
+
+# The payload of close()'s default close frame (1000, no reason), made once.
+_NORMAL_CLOSE_PAYLOAD = format_close_message(CLOSE_NORMAL_CLOSURE)
+
+
 class Conn:
     """A WebSocket connection (gorilla's ``Conn``).
 
@@ -314,6 +325,31 @@ class Conn:
     :param io: the :class:`gorillaws.transport.SocketIO` the handshake used
         on ``sock``, taken over instead of making a second one; None makes one.
     """
+
+    # A fixed set of attributes: with 61 of them, every Conn would build a
+    # full instance dict of its own (CPython shares the keys of instance
+    # dicts only up to 30 attributes), ~15k instructions per handshake on
+    # each side.  An attribute a Conn gets must be named here
+    # (tests/test_conn_close_path.py checks every assignment in this module).
+    __slots__ = (
+        "__weakref__",
+        # the socket, the handshake's results, settings
+        "_sock", "_io", "_addrs", "is_server", "_subprotocol", "_resource_name", "_origin",
+        "close_timeout", "_compression", "_write_compress",
+        # reading
+        "_rbuf_size", "_rbuf", "_rview", "_large_frames", "_rpos", "_rend", "_read_lock",
+        "_read_deadline", "_read_deadline_past", "_read_limit", "_msg_limit", "_max_fragments",
+        "_msg_frames", "_read_err", "_frame_remaining", "_frame_mask", "_frame_mask_pos",
+        "_frame_fin", "_msg_type", "_msg_compressed", "_msg_size", "_msg_utf8", "_msg_partial",
+        "_pending_out", "_reader", "_ping_handler", "_pong_handler", "_close_handler",
+        "_read_done", "_read_done_ev", "_reading_thread", "_close_status", "_awaited_pongs",
+        # writing
+        "_msg_lock", "_send_lock", "_writer", "_writer_owner", "_write_deadline",
+        "_write_deadline_past", "_write_err", "_close_sent", "_close_initiator",
+        "write_buffer_size", "_pool", "_mask_pool", "_mask_pos",
+        # the lifecycle
+        "_state", "_state_lock", "_abort_reason", "_lingering", "_keepalive",
+    )
 
     def __init__(
         self,
@@ -413,7 +449,7 @@ class Conn:
         self._mask_pos = 0
 
         # The lifecycle, forward only (see ConnState); moves under _state_lock.
-        self._state = ConnState.OPEN
+        self._state = _OPEN
         self._state_lock = threading.Lock()
         self._abort_reason = ""
         self._lingering = False
@@ -476,7 +512,7 @@ class Conn:
     @property
     def closed(self) -> bool:
         """True once the socket has been closed (:attr:`state` is ``CLOSED``)."""
-        return self._state is ConnState.CLOSED
+        return self._state is _CLOSED
 
     @property
     def state(self) -> ConnState:
@@ -494,11 +530,15 @@ class Conn:
 
     def _start_closing(self, initiator: str) -> None:
         """A close frame was sent (``"local"``) or received (``"peer"``): OPEN -> CLOSING."""
+        if self._close_initiator is not None and self._state is not _OPEN:
+            # Nothing left to move (the peer's close after ours, usually).
+            # Both only ever move forward, so reading them unlocked is safe.
+            return
         with self._state_lock:
             if self._close_initiator is None:
                 self._close_initiator = initiator
-            if self._state is ConnState.OPEN:
-                self._state = ConnState.CLOSING
+            if self._state is _OPEN:
+                self._state = _CLOSING
 
     def __enter__(self) -> "Conn":
         return self
@@ -1282,7 +1322,7 @@ class Conn:
             raise self._write_err
         if self._close_sent:
             raise self._close_sent_error()
-        if self._state is ConnState.CLOSED:
+        if self._state is _CLOSED:
             raise self._writes_failed(self._connection_lost(None))
 
     def _close_sent_error(self) -> ErrCloseSent:
@@ -1419,17 +1459,27 @@ class Conn:
         if len(data) > frames.MAX_CONTROL_PAYLOAD:
             raise ValueError("websocket: control frame payload longer than 125 bytes")
         deadline = check_deadline(deadline)
-        past = deadline is not None and deadline <= time.monotonic()
-        head, payload = self._frame_bytes(message_type, data)
-        self._acquire(self._send_lock, deadline, past)
+        self._send_control(message_type, data, deadline, deadline is not None and deadline <= time.monotonic())
+
+    def _send_control(self, opcode: int, data: Buffer, deadline: Optional[float], past: bool) -> None:
+        """:meth:`write_control` once its arguments are checked (also :meth:`close`'s frame).
+
+        ``past``: ``deadline`` was already past when given.
+        """
+        head, payload = self._frame_bytes(opcode, data)
+        lock = self._send_lock
+        # A free lock is taken at once, without the deadline arithmetic; a
+        # past deadline still fails in _acquire without sending.
+        if past or not lock.acquire(False):
+            self._acquire(lock, deadline, past)
         try:
             self._check_writable()
-            if message_type == CLOSE_MESSAGE:
+            if opcode == CLOSE_MESSAGE:
                 self._close_sent = True
                 self._start_closing("local")
             self._send_frame(head, payload, deadline, past)
         finally:
-            self._send_lock.release()
+            lock.release()
 
     def write_prepared_message(self, pm: "PreparedMessage") -> None:
         """Send a :class:`PreparedMessage` (gorilla's ``WritePreparedMessage``).
@@ -1563,7 +1613,7 @@ class Conn:
             # One thread lingers at a time (the reader that met the close
             # frame and a thread in close() may both get here); the other
             # returns, and the socket is closed within ``linger``.
-            if self._state is ConnState.CLOSED or self._lingering:
+            if self._state is _CLOSED or self._lingering:
                 return
             self._lingering = True
         if peer_closed and not self._io.nonblocking:
@@ -1608,14 +1658,18 @@ class Conn:
         (1005) sends a close frame without a code.  A raw close frame with
         any payload can still be sent with :meth:`write_control`.
         """
-        if code != CLOSE_NO_STATUS_RECEIVED and not frames.is_valid_close_code(code):
+        default = code == CLOSE_NORMAL_CLOSURE and reason == ""
+        if not default and code != CLOSE_NO_STATUS_RECEIVED and not frames.is_valid_close_code(code):
             raise ValueError(f"websocket: close code {code} may not be sent (RFC 6455 section 7.4)")
-        if self._state is ConnState.CLOSED:
+        if self._state is _CLOSED:
             return
-        self._stop_keepalive()
-        end = time.monotonic() + min(self.close_timeout, MAX_WAIT)
+        if self._keepalive is not None:
+            self._stop_keepalive()
+        now = time.monotonic()
+        end = now + min(self.close_timeout, MAX_WAIT)
         try:
-            self.write_control(CLOSE_MESSAGE, format_close_message(code, reason), end)
+            payload = _NORMAL_CLOSE_PAYLOAD if default else format_close_message(code, reason)
+            self._send_control(CLOSE_MESSAGE, payload, end, end <= now)
         except (ErrCloseSent, DeadlineExceeded, OSError):
             pass
         if not self._read_done and self._write_err is None:
@@ -1675,10 +1729,11 @@ class Conn:
 
     def _close_socket(self, shutdown: bool) -> None:
         with self._state_lock:
-            if self._state is ConnState.CLOSED:
+            if self._state is _CLOSED:
                 return
-            self._state = ConnState.CLOSED
-        self._stop_keepalive()
+            self._state = _CLOSED
+        if self._keepalive is not None:
+            self._stop_keepalive()
         if shutdown:
             # Wakes threads blocked reading or writing (close() alone does not).
             try:
