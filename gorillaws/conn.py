@@ -664,9 +664,10 @@ class Conn:
         return None
 
     def _default_close_handler(self, code: int, text: str) -> None:
-        payload = b"" if code == CLOSE_NO_STATUS_RECEIVED else format_close_message(code, "")
+        payload = _NORMAL_CLOSE_PAYLOAD if code == CLOSE_NORMAL_CLOSURE else format_close_message(code)
         try:
-            self.write_control(CLOSE_MESSAGE, payload, time.monotonic() + _HANDLER_WRITE_WAIT)
+            # (The payload is made here, so write_control's checks are skipped.)
+            self._send_control(CLOSE_MESSAGE, payload, time.monotonic() + _HANDLER_WRITE_WAIT, False)
         except (ErrCloseSent, DeadlineExceeded, OSError):
             pass
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, List, Optional, Set, Tuple
 
 import pytest
 
-from gorillaws import CLOSE_MESSAGE, PING_MESSAGE, Conn, ConnState, DeadlineExceeded
+from gorillaws import CLOSE_MESSAGE, PING_MESSAGE, CloseError, Conn, ConnState, DeadlineExceeded
 from gorillaws import conn as conn_module
 
 from conftest import RawPeer, run_in_thread, socket_pair
@@ -225,3 +225,16 @@ def test_a_fresh_tcp_conn_closes_cleanly_from_both_sides() -> None:
     finally:
         server.close_now()
         client.close_now()
+
+
+@pytest.mark.parametrize("code, expected", [(1000, (1000, b"")), (4001, (4001, b"")), (None, (1005, b""))])
+def test_the_default_close_handler_answers_with_the_peers_code(
+    raw_peer: RawPeerFactory, code: Optional[int], expected: Tuple[int, bytes]
+) -> None:
+    conn, peer = raw_peer(server=False)
+    peer.send_close(code, b"why")
+    calls = _python_calls_during(lambda: pytest.raises(CloseError, conn.read_message))
+    assert peer.recv_close() == expected  # the code only, as gorilla answers
+    assert conn.close_initiator == "peer"
+    # The answer's payload is made by the handler: nothing for write_control to check.
+    assert not {("conn.py", "write_control"), ("deadline.py", "check")} & set(calls)
