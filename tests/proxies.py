@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Any, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, TypeVar
 
 import helpers
 from helpers import AcceptLoop
@@ -35,6 +35,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listens_on(pid: int, port: int) -> Optional[bool]:
+    """Whether process ``pid`` holds the socket listening on 127.0.0.1:``port``.
+
+    None when /proc cannot tell (not Linux).
+    """
+    try:
+        with open("/proc/net/tcp") as f:
+            rows = [line.split() for line in f.readlines()[1:]]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    inodes = {r[9] for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) == port}
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -42,10 +64,20 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10
             raise RuntimeError(f"proxy exited early with status {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                pass
         except OSError:
             time.sleep(0.05)
+            continue
+        # Something listens there; make sure it is the proxy, not whoever took
+        # the port first (then the proxy exits with "address in use").
+        if _listens_on(proc.pid, port) is not False:
+            return
+        time.sleep(0.05)
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+class _PortTaken(RuntimeError):
+    """The port picked for a proxy was taken before the proxy could bind it."""
 
 
 @contextlib.contextmanager
@@ -57,7 +89,10 @@ def _running(argv: List[str], port: int) -> Iterator[int]:
                 wait_listening(port, proc)
             except RuntimeError as exc:
                 errf.seek(0)
-                raise RuntimeError(f"{argv[0]}: {exc}: {errf.read()[-2000:]!r}") from None
+                err = errf.read()[-2000:]
+                taken = b"in use" in err or b"Could not create listening" in err
+                kind = _PortTaken if taken else RuntimeError
+                raise kind(f"{argv[0]}: {exc}: {err!r}") from None
             yield port
         finally:
             proc.terminate()
@@ -69,6 +104,24 @@ def _running(argv: List[str], port: int) -> Iterator[int]:
 
 
 @contextlib.contextmanager
+def _on_free_port(argv_for: Callable[[int], List[str]]) -> Iterator[int]:
+    """Run the proxy ``argv_for(port)`` on a free port; yields the port.
+
+    A port found free can be taken by another process (parallel test runs)
+    before the proxy binds it: then try another one, a few times.
+    """
+    for attempt in range(5):
+        port = free_port()
+        try:
+            with _running(argv_for(port), port) as p:
+                yield p
+                return
+        except _PortTaken:
+            if attempt == 4:
+                raise
+
+
+@contextlib.contextmanager
 def tinyproxy(auth: Optional[str] = None, connect_ports: Optional[List[int]] = None) -> Iterator[int]:
     """Run tinyproxy in the foreground on 127.0.0.1; yields its port.
 
@@ -76,26 +129,29 @@ def tinyproxy(auth: Optional[str] = None, connect_ports: Optional[List[int]] = N
     CONNECT to those ports (all ports when None).
     """
     binary = require_binary("tinyproxy")
-    port = free_port()
-    lines = [
-        f"Port {port}",
-        "Listen 127.0.0.1",
-        "Timeout 20",
-        "Allow 127.0.0.1",
-        "MaxClients 50",
-        "LogLevel Critical",
-        "DisableViaHeader Yes",
-    ]
-    if auth:
-        user, _, password = auth.partition(":")
-        lines.append(f"BasicAuth {user} {password}")
-    for p in connect_ports or []:
-        lines.append(f"ConnectPort {p}")
     with tempfile.TemporaryDirectory() as d:
         conf = os.path.join(d, "tinyproxy.conf")
-        with open(conf, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        with _running([binary, "-d", "-c", conf], port) as p:
+
+        def argv_for(port: int) -> List[str]:
+            lines = [
+                f"Port {port}",
+                "Listen 127.0.0.1",
+                "Timeout 20",
+                "Allow 127.0.0.1",
+                "MaxClients 50",
+                "LogLevel Critical",
+                "DisableViaHeader Yes",
+            ]
+            if auth:
+                user, _, password = auth.partition(":")
+                lines.append(f"BasicAuth {user} {password}")
+            for p in connect_ports or []:
+                lines.append(f"ConnectPort {p}")
+            with open(conf, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            return [binary, "-d", "-c", conf]
+
+        with _on_free_port(argv_for) as p:
             yield p
 
 
@@ -103,12 +159,15 @@ def tinyproxy(auth: Optional[str] = None, connect_ports: Optional[List[int]] = N
 def microsocks(auth: Optional[str] = None) -> Iterator[int]:
     """Run microsocks (SOCKS5) on 127.0.0.1; yields its port.  ``auth``: ``"user:password"``."""
     binary = require_binary("microsocks")
-    port = free_port()
-    argv = [binary, "-i", "127.0.0.1", "-p", str(port)]
-    if auth:
-        user, _, password = auth.partition(":")
-        argv += ["-u", user, "-P", password]
-    with _running(argv, port) as p:
+
+    def argv_for(port: int) -> List[str]:
+        argv = [binary, "-i", "127.0.0.1", "-p", str(port)]
+        if auth:
+            user, _, password = auth.partition(":")
+            argv += ["-u", user, "-P", password]
+        return argv
+
+    with _on_free_port(argv_for) as p:
         yield p
 
 

@@ -451,3 +451,20 @@ def test_https_proxy(echo: TcpServer, tmp_path: "os.PathLike[str]") -> None:
         # Without the test CA, verification fails.
         with pytest.raises(ssl.SSLCertVerificationError):
             connect_via_proxy(f"https://localhost:{srv.port}", "127.0.0.1", echo.port, timeout=10)
+
+
+@pytest.mark.parametrize("start", [microsocks, tinyproxy])
+def test_a_proxy_whose_port_was_taken_starts_on_another(start, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Parallel test runs can take a port between our check and the proxy's bind."""
+    import proxies
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        ports = [taken.getsockname()[1]]
+        real = proxies.free_port
+        monkeypatch.setattr(proxies, "free_port", lambda: ports.pop() if ports else real())
+        with start() as pport:
+            assert pport != taken.getsockname()[1]
+            with socket.create_connection(("127.0.0.1", pport), timeout=5):
+                pass
