@@ -326,13 +326,16 @@ class Conn:
         on ``sock``, taken over instead of making a second one; None makes one.
     """
 
-    # A fixed set of attributes: with 61 of them, every Conn would build a
-    # full instance dict of its own (CPython shares the keys of instance
-    # dicts only up to 30 attributes), ~15k instructions per handshake on
-    # each side.  An attribute a Conn gets must be named here
-    # (tests/test_conn_close_path.py checks every assignment in this module).
+    # Our attributes live in slots: with 61 of them in the instance dict,
+    # every Conn would build a full dict of its own (CPython shares the keys
+    # of instance dicts only up to 30 attributes), ~15k instructions per
+    # handshake on each side.  "__dict__" keeps attributes an application
+    # sets on a Conn working; that dict is made only when one is set.  An
+    # attribute of ours must be named here (tests/test_conn_close_path.py
+    # checks every assignment in this module).
     __slots__ = (
         "__weakref__",
+        "__dict__",
         # the socket, the handshake's results, settings
         "_sock", "_io", "_addrs", "is_server", "_subprotocol", "_resource_name", "_origin",
         "close_timeout", "_compression", "_write_compress",
