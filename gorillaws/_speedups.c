@@ -127,6 +127,22 @@ mask_bytes(const unsigned char *src, unsigned char *dst, Py_ssize_t n,
     }
 }
 
+/* mask_bytes with the GIL released for long inputs (other threads run while
+ * a large payload is masked). */
+static void
+mask_bytes_long(const unsigned char *src, unsigned char *dst, Py_ssize_t n,
+                const unsigned char *key, unsigned phase)
+{
+    if (n >= GWS_NOGIL_THRESHOLD) {
+        Py_BEGIN_ALLOW_THREADS
+        mask_bytes(src, dst, n, key, phase);
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        mask_bytes(src, dst, n, key, phase);
+    }
+}
+
 /* Reads the key position from an int (any size, negative allowed: only its
  * value modulo 4 matters, as in the pure-Python version). */
 static int
@@ -209,49 +225,56 @@ PyDoc_STRVAR(apply_mask_doc,
 "data is any C-contiguous buffer.  Raises ValueError when mask is not 4 bytes\n"
 "long, TypeError when data or mask is not a buffer.");
 
+/* The arguments (data, mask, offset=0) of the two mask functions.  The key is
+ * copied out (it may live inside the data, e.g. a memoryview of the frame
+ * header) and its buffer released; *data is the data argument. */
+static int
+mask_args(const char *fname, const char *const *names, PyObject *const *args, Py_ssize_t nargs,
+          PyObject *kwnames, PyObject **data, unsigned char key[4], unsigned *phase)
+{
+    PyObject *argv[3];
+    Py_buffer keyview;
+    const unsigned char *k;
+
+    if (parse_args(fname, names, 2, 3, args, nargs, kwnames, argv) < 0) {
+        return -1;
+    }
+    if (get_phase(argv[2], phase) < 0) {
+        return -1;
+    }
+    if (get_key(argv[1], &keyview, &k) < 0) {
+        return -1;
+    }
+    memcpy(key, k, 4);
+    if (keyview.obj != NULL) {
+        PyBuffer_Release(&keyview);
+    }
+    *data = argv[0];
+    return 0;
+}
+
 static PyObject *
 apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *argv[3];
-    Py_buffer data, keyview;
-    const unsigned char *key;
+    PyObject *obj;
+    Py_buffer data;
+    unsigned char key[4];
     unsigned phase;
     PyObject *result;
 
     (void)module;
-    if (parse_args("apply_mask", mask_arg_names, 2, 3, args, nargs, kwnames, argv) < 0) {
+    if (mask_args("apply_mask", mask_arg_names, args, nargs, kwnames, &obj, key, &phase) < 0) {
         return NULL;
     }
-    if (get_phase(argv[2], &phase) < 0) {
-        return NULL;
-    }
-    if (get_key(argv[1], &keyview, &key) < 0) {
-        return NULL;
-    }
-    if (PyObject_GetBuffer(argv[0], &data, PyBUF_SIMPLE) < 0) {
-        if (keyview.obj != NULL) {
-            PyBuffer_Release(&keyview);
-        }
+    if (PyObject_GetBuffer(obj, &data, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     result = PyBytes_FromStringAndSize(NULL, data.len);
     if (result != NULL) {
-        const unsigned char *src = (const unsigned char *)data.buf;
-        unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(result);
-        Py_ssize_t n = data.len;
-        if (n >= GWS_NOGIL_THRESHOLD) {
-            Py_BEGIN_ALLOW_THREADS
-            mask_bytes(src, dst, n, key, phase);
-            Py_END_ALLOW_THREADS
-        }
-        else {
-            mask_bytes(src, dst, n, key, phase);
-        }
+        mask_bytes_long((const unsigned char *)data.buf, (unsigned char *)PyBytes_AS_STRING(result),
+                        data.len, key, phase);
     }
     PyBuffer_Release(&data);
-    if (keyview.obj != NULL) {
-        PyBuffer_Release(&keyview);
-    }
     return result;
 }
 
@@ -267,31 +290,18 @@ static PyObject *
 apply_mask_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"buf", "mask", "offset"};
-    PyObject *argv[3];
-    Py_buffer data, keyview;
-    const unsigned char *key;
+    PyObject *obj;
+    Py_buffer data;
     unsigned char keycopy[4];
     unsigned phase;
 
     (void)module;
-    if (parse_args("apply_mask_into", names, 2, 3, args, nargs, kwnames, argv) < 0) {
+    if (mask_args("apply_mask_into", names, args, nargs, kwnames, &obj, keycopy, &phase) < 0) {
         return NULL;
-    }
-    if (get_phase(argv[2], &phase) < 0) {
-        return NULL;
-    }
-    if (get_key(argv[1], &keyview, &key) < 0) {
-        return NULL;
-    }
-    /* The key may live inside buf itself (e.g. a memoryview of the frame
-     * header): copy it before buf is modified. */
-    memcpy(keycopy, key, 4);
-    if (keyview.obj != NULL) {
-        PyBuffer_Release(&keyview);
     }
     /* Ask for any contiguous buffer and check it is writable ourselves, so
      * that a read-only one raises TypeError, as the pure version does. */
-    if (PyObject_GetBuffer(argv[0], &data, PyBUF_SIMPLE) < 0) {
+    if (PyObject_GetBuffer(obj, &data, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     if (data.readonly) {
@@ -299,18 +309,7 @@ apply_mask_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObj
         PyErr_SetString(PyExc_TypeError, "apply_mask_into needs a writable buffer");
         return NULL;
     }
-    {
-        unsigned char *p = (unsigned char *)data.buf;
-        Py_ssize_t n = data.len;
-        if (n >= GWS_NOGIL_THRESHOLD) {
-            Py_BEGIN_ALLOW_THREADS
-            mask_bytes(p, p, n, keycopy, phase);
-            Py_END_ALLOW_THREADS
-        }
-        else {
-            mask_bytes(p, p, n, keycopy, phase);
-        }
-    }
+    mask_bytes_long((unsigned char *)data.buf, (unsigned char *)data.buf, data.len, keycopy, phase);
     PyBuffer_Release(&data);
     Py_RETURN_NONE;
 }
