@@ -73,9 +73,21 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     return make_test_pki(str(tmp_path_factory.mktemp("pki")))
 
 
-def server_ctx(pki: TestPKI) -> ssl.SSLContext:
+def server_ctx(pki: TestPKI, tickets: bool = True) -> ssl.SSLContext:
+    """The server's TLS context.  ``tickets=False``: no TLS 1.3 session tickets.
+
+    websockets' sync client writes its handshake request from one thread
+    while its reader thread is inside the same SSL object's read; when the
+    server's session tickets arrive at that moment, OpenSSL (not thread-safe
+    per connection) now and then loses the request and both sides wait.  The
+    tests that use that client turn tickets off: nothing reaches the client
+    before our 101, so the peer's race cannot happen.  Our own Dialer locks
+    around every SSL call, and its tests keep tickets on.
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pki.server_cert, pki.server_key)
+    if not tickets:
+        ctx.num_tickets = 0
     return ctx
 
 
@@ -93,7 +105,13 @@ class TlsServer:
     """
 
     def __init__(
-        self, pki: TestPKI, mode: str, app: App, upgrader: Optional[Upgrader] = None, lazy: bool = False
+        self,
+        pki: TestPKI,
+        mode: str,
+        app: App,
+        upgrader: Optional[Upgrader] = None,
+        lazy: bool = False,
+        tickets: bool = True,
     ) -> None:
         self.mode = mode
         self.app = app
@@ -101,7 +119,7 @@ class TlsServer:
         self.errors: List[BaseException] = []
         self.conns: List[Conn] = []
         self.done = threading.Event()
-        ctx = server_ctx(pki)
+        ctx = server_ctx(pki, tickets)
         self.host: Union[HTTPServerHarness, AcceptLoop]
         if mode == "http.server":
             self.host = HTTPServerHarness(
@@ -159,7 +177,9 @@ def mode(request: Any) -> str:
 
 @pytest.fixture
 def serve(pki: TestPKI, mode: str) -> Iterator[Callable[..., TlsServer]]:
-    with closing_factory(lambda app, upgrader=None: TlsServer(pki, mode, app, upgrader)) as factory:
+    with closing_factory(
+        lambda app, upgrader=None, tickets=True: TlsServer(pki, mode, app, upgrader, tickets=tickets)
+    ) as factory:
         yield factory
 
 
@@ -236,7 +256,7 @@ def test_large_messages_with_dialer(pki: TestPKI, serve: Callable[..., TlsServer
 
 @needs_websockets_17
 def test_large_messages_with_websockets_client(pki: TestPKI, serve: Callable[..., TlsServer]) -> None:
-    srv = serve(echo)
+    srv = serve(echo, tickets=False)
     with ws_connect(
         srv.url, ssl=client_ctx(pki), open_timeout=TIMEOUT, close_timeout=TIMEOUT, max_size=None
     ) as ws:
@@ -253,7 +273,7 @@ def test_large_messages_with_websockets_client(pki: TestPKI, serve: Callable[...
 
 @needs_websockets_17
 def test_compressed_over_tls(pki: TestPKI, serve: Callable[..., TlsServer]) -> None:
-    srv = serve(echo, Upgrader(handshake_timeout=TIMEOUT, enable_compression=True))
+    srv = serve(echo, Upgrader(handshake_timeout=TIMEOUT, enable_compression=True), tickets=False)
     with ws_connect(srv.url, ssl=client_ctx(pki), open_timeout=TIMEOUT, max_size=None) as ws:
         assert ws.response is not None
         assert "permessage-deflate" in (ws.response.headers.get("Sec-WebSocket-Extensions") or "")
@@ -386,7 +406,7 @@ def test_read_deadline_is_not_fatal_then_continue(pki: TestPKI, serve: Callable[
         with pytest.raises(CloseError):
             conn.read_message()
 
-    srv = serve(app)
+    srv = serve(app, tickets=False)
     with ws_connect(srv.url, ssl=client_ctx(pki), open_timeout=TIMEOUT) as ws:
         assert results.get(timeout=TIMEOUT) == "timeout"
         assert results.get(timeout=TIMEOUT) == "timeout"
@@ -462,7 +482,7 @@ def test_server_initiated_close(pki: TestPKI, serve: Callable[..., TlsServer]) -
         conn.close(1001, "going away")
         closed.put(time.monotonic() - t0)
 
-    srv = serve(app)
+    srv = serve(app, tickets=False)
     with ws_connect(srv.url, ssl=client_ctx(pki), open_timeout=TIMEOUT) as ws:
         assert ws.recv(timeout=TIMEOUT) == "bye soon"
         with pytest.raises(Exception):
