@@ -187,27 +187,29 @@ get_phase(PyObject *obj, unsigned *phase)
     return 0;
 }
 
-/* Gets the 4-byte key; the caller releases *view when *view->obj is set. */
+/* Copies the 4-byte key obj (any buffer) into key.  Copied, because it may
+ * live inside the buffer being masked (a memoryview of the frame header). */
 static int
-get_key(PyObject *obj, Py_buffer *view, const unsigned char **key)
+copy_key(PyObject *obj, unsigned char key[4])
 {
-    view->obj = NULL;
+    Py_buffer view;
+
     if (PyBytes_CheckExact(obj)) {
         if (PyBytes_GET_SIZE(obj) != 4) {
             goto bad_length;
         }
-        *key = (const unsigned char *)PyBytes_AS_STRING(obj);
+        memcpy(key, PyBytes_AS_STRING(obj), 4);
         return 0;
     }
-    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0) {
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0) {
         return -1;
     }
-    if (view->len != 4) {
-        PyBuffer_Release(view);
-        view->obj = NULL;
+    if (view.len != 4) {
+        PyBuffer_Release(&view);
         goto bad_length;
     }
-    *key = (const unsigned char *)view->buf;
+    memcpy(key, view.buf, 4);
+    PyBuffer_Release(&view);
     return 0;
 
 bad_length:
@@ -225,29 +227,19 @@ PyDoc_STRVAR(apply_mask_doc,
 "data is any C-contiguous buffer.  Raises ValueError when mask is not 4 bytes\n"
 "long, TypeError when data or mask is not a buffer.");
 
-/* The arguments (data, mask, offset=0) of the two mask functions.  The key is
- * copied out (it may live inside the data, e.g. a memoryview of the frame
- * header) and its buffer released; *data is the data argument. */
+/* The arguments (data, mask, offset=0) of the two mask functions; *data is
+ * the data argument. */
 static int
 mask_args(const char *fname, const char *const *names, PyObject *const *args, Py_ssize_t nargs,
           PyObject *kwnames, PyObject **data, unsigned char key[4], unsigned *phase)
 {
     PyObject *argv[3];
-    Py_buffer keyview;
-    const unsigned char *k;
 
     if (parse_args(fname, names, 2, 3, args, nargs, kwnames, argv) < 0) {
         return -1;
     }
-    if (get_phase(argv[2], phase) < 0) {
+    if (get_phase(argv[2], phase) < 0 || copy_key(argv[1], key) < 0) {
         return -1;
-    }
-    if (get_key(argv[1], &keyview, &k) < 0) {
-        return -1;
-    }
-    memcpy(key, k, 4);
-    if (keyview.obj != NULL) {
-        PyBuffer_Release(&keyview);
     }
     *data = argv[0];
     return 0;
@@ -547,18 +539,28 @@ PyDoc_STRVAR(parse_frame_doc,
 "not lie within it.");
 
 /* Copies n payload bytes to dst, unmasking with key unless it is NULL; with
- * text set, returns whether they are not complete, valid UTF-8. */
+ * text set, returns whether they are not complete, valid UTF-8.  Called with
+ * the GIL held; releases it for long inputs. */
 static int
 unmask_and_check(const unsigned char *src, unsigned char *dst, Py_ssize_t n,
                  const unsigned char *key, int text)
 {
+    int bad = 0;
+    PyThreadState *released = n >= GWS_NOGIL_THRESHOLD ? PyEval_SaveThread() : NULL;
+
     if (key != NULL) {
         mask_bytes(src, dst, n, key, 0);
     }
     else {
         memcpy(dst, src, (size_t)n);
     }
-    return text && utf8_run(dst, n, REP(S_ACCEPT)) != REP(S_ACCEPT);
+    if (text) {
+        bad = utf8_run(dst, n, REP(S_ACCEPT)) != REP(S_ACCEPT);
+    }
+    if (released != NULL) {
+        PyEval_RestoreThread(released);
+    }
+    return bad;
 }
 
 static PyObject *
@@ -677,23 +679,10 @@ parse_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyBuffer_Release(&view);
             return NULL;
         }
-        {
-            unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(payload);
-            const unsigned char *src = p + hs;
-            Py_ssize_t n = (Py_ssize_t)ln;
-            int bad;
-            if (n >= GWS_NOGIL_THRESHOLD) {
-                Py_BEGIN_ALLOW_THREADS
-                bad = unmask_and_check(src, dst, n, masked ? p + hs - 4 : NULL, opcode == 1);
-                Py_END_ALLOW_THREADS
-            }
-            else {
-                bad = unmask_and_check(src, dst, n, masked ? p + hs - 4 : NULL, opcode == 1);
-            }
-            if (bad) {
-                Py_DECREF(payload);
-                goto take_general_path;
-            }
+        if (unmask_and_check(p + hs, (unsigned char *)PyBytes_AS_STRING(payload), (Py_ssize_t)ln,
+                             masked ? p + hs - 4 : NULL, opcode == 1)) {
+            Py_DECREF(payload);
+            goto take_general_path;
         }
         PyBuffer_Release(&view);
         /* Built by hand: Py_BuildValue's format parsing cost most of this
@@ -738,7 +727,7 @@ PyDoc_STRVAR(encode_frame_doc,
 static PyObject *
 encode_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer data, keyview;
+    Py_buffer data;
     const unsigned char *key = NULL;
     unsigned char keycopy[4];
     long opcode, rsv;
@@ -772,12 +761,8 @@ encode_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     /* The mask first, then the header byte: the pure twin's order. */
     if (args[4] != Py_None) {
-        if (get_key(args[4], &keyview, &key) < 0) {
+        if (copy_key(args[4], keycopy) < 0) {
             return NULL;
-        }
-        memcpy(keycopy, key, 4);
-        if (keyview.obj != NULL) {
-            PyBuffer_Release(&keyview);
         }
         key = keycopy;
     }
@@ -824,14 +809,7 @@ encode_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (key != NULL) {
         memcpy(out + hs - 4, key, 4);
     }
-    if (n >= GWS_NOGIL_THRESHOLD) {
-        Py_BEGIN_ALLOW_THREADS
-        (void)unmask_and_check((const unsigned char *)data.buf, out + hs, n, key, 0);
-        Py_END_ALLOW_THREADS
-    }
-    else {
-        (void)unmask_and_check((const unsigned char *)data.buf, out + hs, n, key, 0);
-    }
+    (void)unmask_and_check((const unsigned char *)data.buf, out + hs, n, key, 0);
     PyBuffer_Release(&data);
     return result;
 }
