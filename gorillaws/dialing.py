@@ -43,7 +43,6 @@ __all__ = [
     "DialError",
     "NetDialContext",
     "check_cancel",
-    "closed_on_failure",
     "dial_tcp",
     "dial_error",
     "connect_tcp",
@@ -125,23 +124,6 @@ def fail_closed(sock: socket.socket, exc: BaseException, timeout_message: str) -
     if isinstance(exc, socket.timeout) and not isinstance(exc, DeadlineExceeded):
         raise DeadlineExceeded(timeout_message) from exc
     raise exc
-
-
-class closed_on_failure:
-    """``with closed_on_failure(sock, msg):`` closes ``sock`` if the block raises (see :func:`fail_closed`)."""
-
-    __slots__ = ("sock", "timeout_message")
-
-    def __init__(self, sock: socket.socket, timeout_message: str) -> None:
-        self.sock = sock
-        self.timeout_message = timeout_message
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Optional[Type[BaseException]], exc: Optional[BaseException], tb: object) -> None:
-        if exc is not None:
-            fail_closed(self.sock, exc, self.timeout_message)
 
 
 class abort_on_cancel:

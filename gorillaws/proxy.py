@@ -36,9 +36,9 @@ from .dialing import (
     DialError,
     abort_on_cancel,
     check_cancel,
-    closed_on_failure,
     dial_error,
     dial_tcp,
+    fail_closed,
     head_reader,
     join_host_port,
     tls_handshake,
@@ -431,11 +431,13 @@ def connect_via_proxy(
         # Say that the proxy is what could not be reached, not the target
         # (dial_tcp's errors already name the address; a custom net_dial's may not).
         raise dial_error(exc, where if isinstance(exc, DialError) else f"{where}: dial tcp {addr}") from None
-    with closed_on_failure(sock, f"websocket: timeout while talking to the {where}"):
+    try:
         if scheme == "https":
             ctx = proxy_tls_context if proxy_tls_context is not None else default_tls_context()
             sock = tls_handshake(sock, ctx, phost, deadline, cancel, where)
         _http_connect(SocketIO(sock), where, target_host, target_port, user, password, deadline, cancel)
+    except BaseException as exc:
+        fail_closed(sock, exc, f"websocket: timeout while talking to the {where}")
     return sock
 
 
