@@ -918,8 +918,8 @@ class Upgrader(HandshakeOptions):
         return _upgrade(self, _host_for(request, deadline), response_header, deadline)
 
     def _deadline(self) -> Optional[float]:
+        """When a handshake starting now must be done by (None: no limit)."""
         return None if self.handshake_timeout is None else time.monotonic() + self.handshake_timeout
-
 
 
 # ---------------------------------------------------------------------------
